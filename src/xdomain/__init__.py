@@ -1,0 +1,3 @@
+"""xdomain: one toolkit for cross-domain image translation."""
+
+__version__ = "0.1.0"
