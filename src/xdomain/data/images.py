@@ -1,0 +1,159 @@
+"""Decode one image file into uint8 pixels, explicitly, or say in one line what is wrong with it.
+
+PIL's defaults are silent in the wrong places: `convert("RGB")` drops alpha onto black, clips
+16-bit grey to 255 and gives CMYK a naive conversion without telling anyone. Every mode we accept
+is converted here on purpose; anything else is a `BadImage` with a reason a user can act on.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
+
+
+class BadImage(Exception):
+    """A file that cannot be used as an image; `reason` says why in a few words."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _over(a: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Composite `a` (H, W, C) onto white with `alpha` (H, W) in 0..255; uint8 out.
+
+    White, not PIL's implicit black: transparent sprites and logos are drawn for light pages.
+    """
+    w = alpha.astype(np.float32)[..., None] / 255.0
+    out = a.astype(np.float32) * w + 255.0 * (1.0 - w)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def _integer_to_u8(a: np.ndarray, bits: int) -> np.ndarray:
+    """16/32-bit integer grey to 8 bit by its real range.
+
+    Unsigned 16-bit data uses 0..65535 (/257 maps it exactly onto 0..255). 32-bit "I" images
+    carry no declared range: 8-bit and 16-bit content stored as I keeps its own scale, anything
+    else is stretched min..max.
+    """
+    a = a.astype(np.float64)
+    lo, hi = float(a.min()), float(a.max())
+    if lo >= 0 and (bits == 16 or hi > 255) and hi <= 65535:
+        scaled = a / 257.0
+    elif lo >= 0 and hi <= 255:
+        scaled = a
+    else:
+        scaled = (a - lo) / max(hi - lo, 1e-12) * 255.0
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+def _float_to_u8(a: np.ndarray) -> np.ndarray:
+    """Float grey: [0, 1] data is scaled by 255, [0, 255] data kept, anything else stretched."""
+    a = np.nan_to_num(a.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    lo, hi = float(a.min()), float(a.max())
+    if lo >= 0 and hi <= 1:
+        scaled = a * 255.0
+    elif lo >= 0 and hi <= 255:
+        scaled = a
+    else:
+        scaled = (a - lo) / max(hi - lo, 1e-12) * 255.0
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+def to_pixels(im: Image.Image) -> np.ndarray:
+    """A loaded PIL image as uint8 (H, W, 1) grey or (H, W, 3) RGB, by an explicit rule per mode."""
+    mode = im.mode
+    if mode == "1":
+        return (np.asarray(im, dtype=np.uint8) * 255)[..., None]
+    if mode == "L":
+        return np.asarray(im, dtype=np.uint8)[..., None]
+    if mode == "LA":
+        la = np.asarray(im, dtype=np.uint8)
+        return _over(la[..., :1], la[..., 1])
+    if mode == "RGB":
+        return np.asarray(im, dtype=np.uint8)
+    if mode in ("RGBA", "RGBa", "P", "PA", "La"):
+        # Palette transparency (tRNS, GIF transparency index) becomes a real alpha here.
+        rgba = np.asarray(im.convert("RGBA"), dtype=np.uint8)
+        return _over(rgba[..., :3], rgba[..., 3])
+    if mode in ("CMYK", "YCbCr"):
+        return np.asarray(im.convert("RGB"), dtype=np.uint8)
+    if mode.startswith("I;16"):
+        if mode.endswith("S"):
+            raise BadImage(f"unsupported image mode {mode} (signed 16-bit)")
+        return _integer_to_u8(np.asarray(im), 16)[..., None]
+    if mode == "I":
+        return _integer_to_u8(np.asarray(im), 32)[..., None]
+    if mode == "F":
+        return _float_to_u8(np.asarray(im))[..., None]
+    raise BadImage(f"unsupported image mode {mode}")
+
+
+def _reason(exc: Exception) -> str:
+    """PIL's exception text, cut to a short reason without a repeated path."""
+    if isinstance(exc, UnidentifiedImageError):
+        return "not an image file (or an unsupported format)"
+    text = " ".join(str(exc).split())
+    if "truncated" in text.lower():
+        return "truncated image file"
+    return f"cannot decode ({type(exc).__name__}: {text})" if text else type(exc).__name__
+
+
+def read_image(path: Path, *, max_pixels: int) -> np.ndarray:
+    """Decode `path` fully: uint8 (H, W, 1|3), or raise `BadImage`.
+
+    The size check runs on the header, before any pixel is decoded, so a small file that claims
+    a gigapixel image (a decompression bomb) costs nothing.
+    """
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise BadImage(f"cannot stat ({exc.strerror or exc})") from exc
+    if size == 0:
+        raise BadImage("empty file (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            # We apply our own (lower) bound; PIL's warning would only add noise.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                w, h = im.size
+                if w * h > max_pixels:
+                    raise BadImage(
+                        f"image is {w}x{h} = {w * h:,} pixels, above data.max_pixels="
+                        f"{max_pixels:,} (a decompression bomb?)"
+                    )
+                im.load()  # decode now: truncation and corrupt data surface here, not later
+                im = ImageOps.exif_transpose(im)  # phone photos store rotation in EXIF
+    except BadImage:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise BadImage(f"image too large to decode safely ({' '.join(str(exc).split())})") from exc
+    except MemoryError as exc:
+        raise BadImage("image too large to decode in memory") from exc
+    # PIL's format plugins raise many exception types on corrupt input (OSError, SyntaxError,
+    # ValueError, struct.error, EOFError, IndexError ...): any failure to decode is a bad file.
+    except Exception as exc:
+        raise BadImage(_reason(exc)) from exc
+    return to_pixels(im)
+
+
+def fit_square(pixels: np.ndarray, size: int) -> np.ndarray:
+    """Resize the shorter side to `size` and centre-crop to (size, size, C); uint8 in and out.
+
+    Bicubic with a box pre-reduction (`reducing_gap`): bicubic alone is sharp when upscaling,
+    the box step averages (area-style) when shrinking a lot, which avoids aliasing in photos.
+    """
+    h, w, c = pixels.shape
+    scale = size / min(h, w)
+    new_w, new_h = max(size, round(w * scale)), max(size, round(h * scale))
+    im = Image.fromarray(pixels[..., 0] if c == 1 else pixels)
+    if (new_w, new_h) != (w, h):
+        im = im.resize((new_w, new_h), Image.Resampling.BICUBIC, reducing_gap=3.0)
+    left, top = (new_w - size) // 2, (new_h - size) // 2
+    out = np.asarray(im.crop((left, top, left + size, top + size)), dtype=np.uint8)
+    return out[..., None] if out.ndim == 2 else out

@@ -1,0 +1,308 @@
+"""`digits-printed`: SVHN-like house-number crops rendered from system fonts.
+
+SVHN's cropped digits are a centred digit, often with parts of its neighbours, in a random
+font and colour, slightly rotated and blurred. We render the same from the installed fonts so
+DTN-style SVHN -> MNIST experiments run without a download. Each item depends only on
+(seed, split, index) through its own numpy Generator, so a subset, a larger n or another
+machine with the same fonts gives the same pixels. The rendered arrays are cached on disk
+because rendering 22k crops takes seconds while loading them takes milliseconds.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import math
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFilter
+from tqdm import tqdm
+
+from xdomain.data.fonts import FontGlyphs, candidate_fonts, default_font, fonts_fingerprint
+from xdomain.data.fonts import load_digit_fonts as _load_digit_fonts
+from xdomain.paths import cache_dir
+
+log = logging.getLogger(__name__)
+
+RENDER_VERSION = 1  # bump when the rendering below changes: it invalidates the caches
+DEFAULT_SIZE = {"train": 20_000, "test": 2_000}
+SPLIT_ID = {"train": 0, "test": 1}  # separate seed streams, same fonts
+MIN_CONTRAST = 70  # |luma(fg) - luma(bg)| in grey levels: below this digits are unreadable
+SUPERSAMPLE = 2  # compose at 2x and box-filter down, for anti-aliased edges after rotation
+
+
+@dataclass
+class Rendered:
+    """Pixels and labels of a rendered split."""
+
+    images: np.ndarray  # uint8 (N, S, S, 3)
+    labels: np.ndarray  # int64 (N,)
+    font: np.ndarray  # int64 (N,) index into font_names
+    fg: np.ndarray  # int64 (N, 3)
+    bg: np.ndarray  # int64 (N, 3)
+    bold: np.ndarray  # int64 (N,) 0/1
+    italic: np.ndarray  # int64 (N,) 0/1
+    font_names: list[str]
+
+
+_FONTS: dict[str, tuple[list[FontGlyphs], list[str]]] = {}
+
+
+def digit_fonts() -> tuple[list[FontGlyphs], list[str]]:
+    """Usable fonts (memoised per font fingerprint) and the names/reasons of excluded ones."""
+    paths = candidate_fonts()
+    key = fonts_fingerprint(paths)
+    if key not in _FONTS:
+        fonts, excluded = _load_digit_fonts(paths)
+        if not fonts:
+            log.warning(
+                "data: no usable .ttf/.otf fonts under /usr/share/fonts; digits-printed falls "
+                "back to Pillow's single built-in font (install fonts-dejavu-core and friends, "
+                "see the Makefile, for SVHN-like variety)"
+            )
+            fonts = [default_font()]
+        _FONTS[key] = (fonts, excluded)
+    return _FONTS[key]
+
+
+LUMA = np.array([0.299, 0.587, 0.114])
+
+
+def _colours(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Background and foreground RGB with at least `MIN_CONTRAST` grey levels between them.
+
+    Colours are pulled toward their own grey (photographed plates are rarely fully saturated);
+    that keeps their luma, so the contrast test is unaffected. One batch of candidates is drawn
+    whatever the outcome, which is faster than a rejection loop and keeps the stream simple.
+    """
+    raw = rng.integers(0, 256, size=(33, 3)).astype(np.float64)  # row 0: bg, rows 1..: fg
+    grey = raw @ LUMA  # (33,)
+    mix = rng.uniform(0.25, 1.0, size=(33, 1))
+    muted = np.clip(np.rint(grey[:, None] + (raw - grey[:, None]) * mix), 0, 255).astype(np.int64)
+    luma = muted @ LUMA
+    bg = muted[0]
+    ok = np.nonzero(np.abs(luma[1:] - luma[0]) >= MIN_CONTRAST)[0]
+    if len(ok):
+        return bg, muted[1 + ok[0]]
+    # Rare: a mid-grey background; take the extreme on the far side.
+    fg = np.zeros(3, np.int64) if luma[0] > 127 else np.full(3, 255, np.int64)
+    return bg, fg
+
+
+@functools.lru_cache(maxsize=8)
+def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel coordinates in [-0.5, 0.5], float32 (S, S) each."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / max(size - 1, 1) - 0.5
+    return yy, xx
+
+
+def _background(rng: np.random.Generator, bg: np.ndarray, size: int) -> np.ndarray:
+    """float32 (S, S, 3): the plate colour with lighting gradient and low-frequency blotches."""
+    yy, xx = _grid(size)
+    angle = rng.uniform(0, 2 * math.pi)
+    gradient = (xx * math.cos(angle) + yy * math.sin(angle)) * rng.uniform(0, 60)
+    blotch_small = rng.normal(0, 1, size=(4, 4)).astype(np.float32)
+    blotches = np.asarray(
+        Image.fromarray(blotch_small, mode="F").resize((size, size), Image.Resampling.BICUBIC)
+    ) * rng.uniform(0, 12)
+    plate = bg.astype(np.float32)[None, None, :] + (gradient + blotches)[..., None]
+    return plate
+
+
+def _ink_mask(
+    rng: np.random.Generator, font: FontGlyphs, label: int, size: int
+) -> tuple[np.ndarray, bool, bool]:
+    """float32 (S, S) ink coverage of the centre digit and its neighbours; plus bold, italic."""
+    bold = bool(rng.random() < 0.2)
+    italic = bool(rng.random() < 0.2)
+    glyphs = font.bold if bold else font.regular
+    big = size * SUPERSAMPLE
+    height = rng.uniform(0.45, 0.8) * big  # ink height of a digit on the canvas
+    scale = height / font.height
+    squash = rng.uniform(0.85, 1.2)  # width/height jitter: condensed or wide plates
+    tracking = rng.uniform(-0.04, 0.25) * height  # extra gap between digits
+    digits = [label]
+    n_left = int(rng.random() < 0.6) + int(rng.random() < 0.15)
+    n_right = int(rng.random() < 0.6) + int(rng.random() < 0.15)
+    digits = list(rng.integers(0, 10, size=n_left)) + digits + list(rng.integers(0, 10, n_right))
+    centre = n_left
+
+    # Lay the digits out on a pen line (canvas coordinates, baseline y = 0), then shift so the
+    # centre digit's ink is at the canvas centre plus a small jitter, as SVHN crops are.
+    placed: list[tuple[np.ndarray, float, float]] = []
+    pen = 0.0
+    for d in digits:
+        g = glyphs[int(d)]
+        w = max(1, round(g.mask.shape[1] * scale * squash))
+        h = max(1, round(g.mask.shape[0] * scale))
+        mask = np.asarray(g.image.resize((w, h), Image.Resampling.BILINEAR), np.float32)
+        placed.append((mask, pen + g.left * scale * squash, g.top * scale))
+        pen += g.advance * scale * squash + tracking
+    c_mask, c_x, c_y = placed[centre]
+    shift_x = big / 2 - (c_x + c_mask.shape[1] / 2) + rng.uniform(-0.06, 0.06) * big
+    shift_y = big / 2 - (c_y + c_mask.shape[0] / 2) + rng.uniform(-0.05, 0.05) * big
+
+    canvas = np.zeros((big, big), np.float32)
+    for mask, x, y in placed:
+        x0, y0 = round(x + shift_x), round(y + shift_y)
+        h, w = mask.shape
+        cy0, cy1, cx0, cx1 = max(y0, 0), min(y0 + h, big), max(x0, 0), min(x0 + w, big)
+        if cy0 < cy1 and cx0 < cx1:
+            region = canvas[cy0:cy1, cx0:cx1]
+            np.maximum(region, mask[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0], out=region)
+
+    # One affine about the centre: rotation, and a shear for italics. PIL wants the inverse map
+    # (output -> input): x_in = a*x + b*y + c, y_in = d*x + e*y + f.
+    theta = math.radians(rng.uniform(-10, 10))
+    shear = rng.uniform(0.15, 0.3) if italic else 0.0
+    cos, sin = math.cos(theta), math.sin(theta)
+    # forward = R @ S with S = [[1, -shear], [0, 1]] (top of the glyph leans right)
+    fa, fb, fd, fe = cos, -cos * shear - sin, sin, -sin * shear + cos
+    det = fa * fe - fb * fd
+    ia, ib, id_, ie = fe / det, -fb / det, -fd / det, fa / det
+    cx = cy = big / 2
+    coeffs = (ia, ib, cx - ia * cx - ib * cy, id_, ie, cy - id_ * cx - ie * cy)
+    warped = Image.fromarray(canvas, mode="F").transform(
+        (big, big), Image.Transform.AFFINE, coeffs, resample=Image.Resampling.BILINEAR
+    )
+    small = warped.resize((size, size), Image.Resampling.BOX)
+    coverage = np.clip(np.asarray(small, np.float32) / 255.0, 0.0, 1.0)
+    return coverage, bold, italic
+
+
+def render_one(
+    fonts: list[FontGlyphs], seed: int, split: str, index: int, size: int
+) -> tuple[np.ndarray, int, int, np.ndarray, np.ndarray, bool, bool]:
+    """Render item `index` of `split`: uint8 (S, S, 3) and its label and attributes."""
+    rng = np.random.default_rng([seed, SPLIT_ID[split], index])
+    label = int(rng.integers(0, 10))
+    font_id = int(rng.integers(0, len(fonts)))
+    bg, fg = _colours(rng)
+    coverage, bold, italic = _ink_mask(rng, fonts[font_id], label, size)  # (S, S)
+    plate = _background(rng, bg, size)  # (S, S, 3)
+    ink = fg.astype(np.float32)[None, None, :] + rng.normal(0, 6, size=3).astype(np.float32)
+    img = plate * (1.0 - coverage[..., None]) + ink * coverage[..., None]
+    pil = Image.fromarray(np.clip(img + 0.5, 0, 255).astype(np.uint8), mode="RGB")
+    blur = rng.uniform(0.0, 1.0) * size / 32
+    if blur > 0.25:
+        pil = pil.filter(ImageFilter.GaussianBlur(blur))
+    noise_sigma = rng.uniform(0.0, 7.0)
+    out = np.asarray(pil, np.float32) + rng.normal(0, noise_sigma, size=(size, size, 3))
+    out = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    return out, label, font_id, fg, bg, bold, italic
+
+
+def render(seed: int, split: str, count: int, size: int, *, progress: bool = True) -> Rendered:
+    """Render items `0..count-1` of a split (no cache)."""
+    fonts, _ = digit_fonts()
+    images = np.empty((count, size, size, 3), np.uint8)
+    labels = np.empty(count, np.int64)
+    font_ids = np.empty(count, np.int64)
+    fgs = np.empty((count, 3), np.int64)
+    bgs = np.empty((count, 3), np.int64)
+    bolds = np.empty(count, np.int64)
+    italics = np.empty(count, np.int64)
+    bar = tqdm(
+        range(count),
+        desc=f"rendering digits-printed/{split}",
+        unit="img",
+        delay=1.0,  # only appears when rendering takes more than a moment
+        disable=not progress,
+        leave=False,
+    )
+    for i in bar:
+        images[i], labels[i], font_ids[i], fgs[i], bgs[i], bolds[i], italics[i] = render_one(
+            fonts, seed, split, i, size
+        )
+    bar.close()
+    return Rendered(images, labels, font_ids, fgs, bgs, bolds, italics, [f.name for f in fonts])
+
+
+def _cache_path(seed: int, split: str, count: int, size: int) -> Path:
+    """Cache file named by everything the pixels depend on."""
+    fonts = fonts_fingerprint(candidate_fonts())
+    key = f"printed|v{RENDER_VERSION}|{seed}|{split}|{count}|{size}|{fonts}"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:20]
+    return cache_dir("data") / f"digits-printed-{split}-{count}-{size}px-{digest}.npz"
+
+
+def _save(path: Path, r: Rendered) -> None:
+    """Write atomically: a crashed or concurrent writer never leaves a half file under `path`."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(
+                f,
+                images=r.images,
+                labels=r.labels,
+                font=r.font,
+                fg=r.fg,
+                bg=r.bg,
+                bold=r.bold,
+                italic=r.italic,
+                font_names=np.array(r.font_names),
+            )
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _load(path: Path) -> Rendered | None:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return Rendered(
+                images=z["images"],
+                labels=z["labels"],
+                font=z["font"],
+                fg=z["fg"],
+                bg=z["bg"],
+                bold=z["bold"],
+                italic=z["italic"],
+                font_names=[str(s) for s in z["font_names"]],
+            )
+    except (OSError, ValueError, KeyError) as exc:  # unreadable cache: render again
+        log.warning("data: ignoring unreadable cache %s (%s)", path, exc)
+        return None
+
+
+def _sliced(r: Rendered, n: int) -> Rendered:
+    return Rendered(
+        r.images[:n],
+        r.labels[:n],
+        r.font[:n],
+        r.fg[:n],
+        r.bg[:n],
+        r.bold[:n],
+        r.italic[:n],
+        r.font_names,
+    )
+
+
+def load_printed(seed: int, split: str, n: int | None, size: int) -> Rendered:
+    """Items `0..n-1` (default: the split's standard size), from the cache when possible.
+
+    Items are per-index deterministic, so a smaller n is a slice of the default-size cache
+    when that exists; otherwise exactly n items are rendered and cached.
+    """
+    default = DEFAULT_SIZE[split]
+    count = default if n is None else n
+    candidates = [_cache_path(seed, split, count, size)]
+    if count < default:
+        candidates.append(_cache_path(seed, split, default, size))
+    for path in candidates:
+        if path.exists() and (cached := _load(path)) is not None and len(cached.labels) >= count:
+            return _sliced(cached, count)
+    start = time.perf_counter()
+    rendered = render(seed, split, count, size)
+    log.info(
+        "data: rendered %d digits-printed/%s in %.1fs", count, split, time.perf_counter() - start
+    )
+    _save(candidates[0], rendered)
+    return rendered

@@ -1,0 +1,164 @@
+"""From a DataConfig to deterministic training streams and held-out sets.
+
+A training batch is a pure function of (data seed, domain, step): indices come from a per-epoch
+permutation seeded by (seed, domain, epoch), augmentation seeds from (seed, domain, step, slot).
+So a run resumed at step N sees exactly the batches the uninterrupted run saw, with any number of
+DataLoader workers, and process r of W takes slice r of the same global batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from xdomain.config import DataConfig
+from xdomain.errors import DataError
+from xdomain.methods.base import Batch, DataSpec
+
+
+def _seed(*parts: int) -> int:
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0])
+
+
+class StepSampler(Sampler):
+    """Yields, for step = start, start+1, ..., the list of (index, aug_seed) keys of one batch."""
+
+    def __init__(
+        self, indices: int, batch_size: int, *, seed: int, domain: int, start_step: int = 0,
+        rank: int = 0, world: int = 1,
+    ) -> None:
+        self.n, self.batch_size, self.seed, self.domain = indices, batch_size, seed, domain
+        self.start_step, self.rank, self.world = start_step, rank, world
+        self._perm_epoch, self._perm = -1, torch.empty(0, dtype=torch.long)
+
+    def _permutation(self, epoch: int) -> torch.Tensor:
+        if epoch != self._perm_epoch:
+            g = torch.Generator().manual_seed(_seed(self.seed, self.domain, epoch))
+            self._perm, self._perm_epoch = torch.randperm(self.n, generator=g), epoch
+        return self._perm
+
+    def keys(self, step: int) -> list[tuple[int, int]]:
+        global_b = self.batch_size * self.world
+        first = step * global_b + self.rank * self.batch_size
+        out = []
+        for slot, pos in enumerate(range(first, first + self.batch_size)):
+            idx = int(self._permutation(pos // self.n)[pos % self.n])
+            out.append((idx, _seed(self.seed, self.domain, step, self.rank, slot)))
+        return out
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        step = self.start_step
+        while True:
+            yield self.keys(step)
+            step += 1
+
+
+class _Head(Dataset):
+    """The first `n` items of a dataset (the tail is held out for validation)."""
+
+    def __init__(self, ds: Any, n: int) -> None:
+        self.ds, self.n = ds, n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, key: Any) -> Any:
+        return self.ds[key]
+
+
+@dataclass
+class TwoDomainData:
+    """Unpaired data: train/test sets of both domains, plus a validation tail of train a."""
+
+    spec: DataSpec
+    train_a: Any
+    train_b: Any
+    test_a: Any
+    test_b: Any
+    n_train_a: int  # items of train_a used for training; [n_train_a, len) is validation
+    cfg: DataConfig
+
+    def val_a(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        if self.n_train_a >= len(self.train_a):
+            return None
+        x, y = self.train_a.tensors()
+        return x[self.n_train_a :], y[self.n_train_a :]
+
+    def stream(
+        self, *, start_step: int = 0, rank: int = 0, world: int = 1
+    ) -> Iterator[Batch]:
+        """Infinite batches {a, a_label, b, b_label} starting at `start_step`."""
+        c = self.cfg
+        loaders = []
+        for domain, (ds, n) in enumerate(
+            [(self.train_a, self.n_train_a), (self.train_b, len(self.train_b))]
+        ):
+            sampler = StepSampler(n, c.batch_size, seed=c.seed, domain=domain,
+                                  start_step=start_step, rank=rank, world=world)
+            loaders.append(
+                DataLoader(_Head(ds, n), batch_sampler=sampler, num_workers=c.num_workers,
+                           persistent_workers=c.num_workers > 0)
+            )
+        for (xa, ya), (xb, yb) in zip(*loaders, strict=True):
+            yield {"a": xa, "a_label": ya, "b": xb, "b_label": yb}
+
+    def fixed(self, n: int = 8) -> Batch:
+        """The first n held-out items of each domain: the inputs of every sample grid."""
+        xa = torch.stack([self.test_a[i][0] for i in range(min(n, len(self.test_a)))])
+        xb = torch.stack([self.test_b[i][0] for i in range(min(n, len(self.test_b)))])
+        return {"a": xa, "b": xb}
+
+
+def _load(spec: str, split: str, cfg: DataConfig, n: int | None) -> Any:
+    if spec.startswith("toy-gmm"):
+        from xdomain.data.toy import load_toy
+
+        return load_toy(spec, split, seed=cfg.seed, n=n)
+    from xdomain.data import load_domain
+
+    return load_domain(
+        spec, split, image_size=cfg.image_size, channels=cfg.channels, seed=cfg.seed,
+        on_bad_file=cfg.on_bad_file, max_pixels=cfg.max_pixels,
+        augment=cfg.augment and split == "train", n=n,
+    )
+
+
+def build_data(cfg: DataConfig, *, n_val: int = 0) -> TwoDomainData:
+    """Resolve both domains (embedded names, folders or an unpaired root) into datasets."""
+    if cfg.root:
+        from xdomain.data import folder_layout
+
+        layout = folder_layout(cfg.root)
+        a_train, b_train, a_test, b_test = (
+            layout["trainA"], layout["trainB"], layout["testA"], layout["testB"]
+        )
+    else:
+        a_train = a_test = cfg.a
+        b_train = b_test = cfg.b
+        for s in (cfg.a, cfg.b):
+            if not s:
+                raise DataError("data.a and data.b must name a source or folder (or set data.root)")
+    train_a = _load(a_train, "train", cfg, cfg.n_a)
+    train_b = _load(b_train, "train", cfg, cfg.n_b)
+    test_a = _load(a_test, "test", cfg, None)
+    test_b = _load(b_test, "test", cfg, None)
+    n_train_a = len(train_a)
+    if n_val > 0 and len(train_a) >= 4 * n_val:
+        n_train_a = len(train_a) - n_val
+    points = cfg.a.startswith("toy-gmm")
+    spec = DataSpec(
+        kind="points" if points else "image",
+        channels=cfg.channels,
+        image_size=cfg.image_size,
+        num_classes_a=getattr(train_a, "num_classes", 0),
+        num_classes_b=getattr(train_b, "num_classes", 0),
+        name_a=Path(a_train).name if not points and Path(a_train).exists() else a_train,
+        name_b=Path(b_train).name if not points and Path(b_train).exists() else b_train,
+    )
+    return TwoDomainData(spec, train_a, train_b, test_a, test_b, n_train_a, cfg)

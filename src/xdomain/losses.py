@@ -1,0 +1,120 @@
+"""Loss functions shared by the methods: pure functions of tensors, no state.
+
+GAN losses take discriminator logits and a `kind`:
+- `vanilla`: binary cross-entropy on logits (Goodfellow et al. 2014, non-saturating G loss),
+- `lsgan`:   least squares towards 1 (real) and 0 (fake) (Mao et al. 2017),
+- `hinge`:   hinge loss for D, -D(fake) for G (Lim & Ye 2017; Miyato et al. 2018).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+GanKind = Literal["vanilla", "lsgan", "hinge"]
+
+
+def gan_d(real: Tensor, fake: Tensor, kind: GanKind = "vanilla") -> Tensor:
+    """Discriminator loss from logits on real and (detached) fake samples, any equal-rank shapes."""
+    if kind == "vanilla":
+        # softplus(-r) = -log sigmoid(r); softplus(f) = -log(1 - sigmoid(f))
+        return F.softplus(-real).mean() + F.softplus(fake).mean()
+    if kind == "lsgan":
+        return ((real - 1) ** 2).mean() + (fake**2).mean()
+    if kind == "hinge":
+        return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
+    raise ValueError(f"unknown GAN loss '{kind}'; valid: vanilla, lsgan, hinge")
+
+
+def gan_g(fake: Tensor, kind: GanKind = "vanilla") -> Tensor:
+    """Generator loss from D's logits on fake samples: push them towards "real"."""
+    if kind == "vanilla":
+        return F.softplus(-fake).mean()  # non-saturating: -log sigmoid(D(G(x)))
+    if kind == "lsgan":
+        return ((fake - 1) ** 2).mean()
+    if kind == "hinge":
+        return -fake.mean()
+    raise ValueError(f"unknown GAN loss '{kind}'; valid: vanilla, lsgan, hinge")
+
+
+def tv_loss(x: Tensor, beta: float = 1.0, eps: float = 1e-8) -> Tensor:
+    """Total variation of (B, C, H, W) images, averaged over pixels (DTN's L_TV, exponent B).
+
+    mean_ij ((x[i, j+1] - x[i, j])^2 + (x[i+1, j] - x[i, j])^2)^(beta/2). `eps` keeps the
+    gradient of the square root finite on flat regions when beta < 2.
+    """
+    dx = x[:, :, :-1, 1:] - x[:, :, :-1, :-1]  # (B, C, H-1, W-1)
+    dy = x[:, :, 1:, :-1] - x[:, :, :-1, :-1]  # (B, C, H-1, W-1)
+    sq = dx**2 + dy**2
+    if beta == 2.0:
+        return sq.mean()
+    return (sq + eps).pow(beta / 2).mean()
+
+
+# ----------------------------------------------------------------------------- DiffAugment
+
+
+def diff_augment(x: Tensor, policy: str, generator: torch.Generator | None = None) -> Tensor:
+    """Differentiable augmentation (Zhao et al. 2020, "DiffAugment") of (B, C, H, W) in [-1, 1].
+
+    `policy` is a comma-separated subset of `color`, `translation`, `cutout` ("" -> identity).
+    Applied to both real and fake images before D, so D cannot memorise a small real set while
+    G still receives gradients through the augmentation. Each image draws its own parameters from
+    `generator` (global RNG when None).
+    """
+    for name in filter(None, (p.strip() for p in policy.split(","))):
+        if name not in _AUGMENTS:
+            raise ValueError(f"unknown DiffAugment policy '{name}'; valid: {', '.join(_AUGMENTS)}")
+        x = _AUGMENTS[name](x, generator)
+    return x
+
+
+def _rand(x: Tensor, g: torch.Generator | None, *shape: int) -> Tensor:
+    # drawn on the CPU in float32 so that a seeded generator gives the same numbers on any device
+    return torch.rand(*shape, generator=g).to(x.device, x.dtype)
+
+
+def _color(x: Tensor, g: torch.Generator | None) -> Tensor:
+    b = x.shape[0]
+    x = x + (_rand(x, g, b, 1, 1, 1) - 0.5)  # brightness, +-0.5 in [-1, 1] units
+    mean_c = x.mean(dim=1, keepdim=True)  # (B, 1, H, W)
+    x = (x - mean_c) * (_rand(x, g, b, 1, 1, 1) * 2) + mean_c  # saturation x[0, 2]
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)  # (B, 1, 1, 1)
+    return (x - mean) * (_rand(x, g, b, 1, 1, 1) + 0.5) + mean  # contrast x[0.5, 1.5]
+
+
+def _translation(x: Tensor, g: torch.Generator | None, ratio: float = 0.125) -> Tensor:
+    """Shift each image by up to `ratio` of its size. Zero padding in [-1, 1] space would paint
+    grey frames, so the uncovered border takes the image's minimum (its background here)."""
+    b, _, h, w = x.shape
+    sh, sw = int(h * ratio + 0.5), int(w * ratio + 0.5)
+    ty = (_rand(x, g, b) * (2 * sh + 1)).long().clamp(max=2 * sh) - sh  # (B,) in [-sh, sh]
+    tx = (_rand(x, g, b) * (2 * sw + 1)).long().clamp(max=2 * sw) - sw
+    fill = x.amin(dim=(1, 2, 3), keepdim=True)  # (B, 1, 1, 1)
+    padded = F.pad(x - fill, (sw, sw, sh, sh)) + fill  # (B, C, H+2sh, W+2sw)
+    iy = torch.arange(h, device=x.device)[None, :] + sh - ty[:, None]  # (B, H)
+    ix = torch.arange(w, device=x.device)[None, :] + sw - tx[:, None]  # (B, W)
+    bi = torch.arange(b, device=x.device)[:, None, None]
+    out = padded.permute(0, 2, 3, 1)[bi, iy[:, :, None], ix[:, None, :]]  # (B, H, W, C)
+    return out.permute(0, 3, 1, 2).contiguous()
+
+
+def _cutout(x: Tensor, g: torch.Generator | None, ratio: float = 0.5) -> Tensor:
+    """Blank one random square of side `ratio` * size per image (set to the image minimum)."""
+    b, _, h, w = x.shape
+    ch, cw = int(h * ratio + 0.5), int(w * ratio + 0.5)
+    cy = (_rand(x, g, b) * (h + 1 - ch % 2)).long()  # (B,) centre rows
+    cx = (_rand(x, g, b) * (w + 1 - cw % 2)).long()
+    ys = torch.arange(h, device=x.device)[None, :]  # (1, H)
+    xs = torch.arange(w, device=x.device)[None, :]
+    in_y = (ys >= (cy[:, None] - ch // 2)) & (ys < (cy[:, None] - ch // 2 + ch))  # (B, H)
+    in_x = (xs >= (cx[:, None] - cw // 2)) & (xs < (cx[:, None] - cw // 2 + cw))  # (B, W)
+    hole = (in_y[:, :, None] & in_x[:, None, :])[:, None]  # (B, 1, H, W)
+    fill = x.amin(dim=(1, 2, 3), keepdim=True)
+    return torch.where(hole, fill, x)
+
+
+_AUGMENTS = {"color": _color, "translation": _translation, "cutout": _cutout}

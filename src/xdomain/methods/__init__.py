@@ -1,0 +1,12 @@
+"""The method registry: `METHODS[name]` is a `Method` subclass whose `Config` holds its defaults."""
+
+from xdomain.methods.base import Batch, DataSpec, Method
+from xdomain.methods.discogan import DiscoGAN
+from xdomain.methods.dtn import DTN
+
+METHODS: dict[str, type[Method]] = {
+    "dtn": DTN,
+    "discogan": DiscoGAN,
+}
+
+__all__ = ["METHODS", "Batch", "DataSpec", "Method"]
