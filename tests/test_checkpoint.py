@@ -40,6 +40,7 @@ def test_optimizer_state_round_trip_is_exact():
         opt.step()
     tensors, meta = ckpt.optimizer_to_flat("g", opt.state_dict())
     meta = json.loads(json.dumps(meta))  # must survive JSON
+    tensors = {k: v.clone() for k, v in tensors.items()}  # as if read back from the file
     p2 = torch.nn.Parameter(p.detach().clone())
     opt2 = torch.optim.Adam([p2], lr=5.0)
     opt2.load_state_dict(ckpt.optimizer_from_flat("g", meta, tensors))
