@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from tqdm.auto import tqdm
 
 from xdomain import checkpoint as ckpt
@@ -20,6 +21,25 @@ from xdomain.datamodule import TwoDomainData, build_data
 from xdomain.errors import ConfigError, NonFiniteLossError, XDomainError
 from xdomain.methods import METHODS
 from xdomain.methods.base import Method, check_finite
+
+
+# keys a resumed run may change: extending a run, or watching it differently
+RESUMABLE_CHANGES = {"train.steps", "train.progress", "train.log_every"}
+
+
+def _config_diff(saved: Any, now: Any, prefix: str = "") -> str | None:
+    """The first dotted key whose value differs (ignoring RESUMABLE_CHANGES), else None."""
+    if isinstance(saved, dict) and isinstance(now, dict):
+        for k in sorted(set(saved) | set(now)):
+            d = _config_diff(saved.get(k), now.get(k), f"{prefix}{k}.")
+            if d:
+                return d
+        return None
+    key = prefix[:-1]
+    if key in RESUMABLE_CHANGES:
+        return None
+    norm = (lambda v: list(v) if isinstance(v, tuple) else v)
+    return None if norm(saved) == norm(now) else key
 
 
 def make_accelerator(cfg: RunConfig) -> Any:
@@ -89,12 +109,14 @@ class Trainer:
                 raise XDomainError(
                     f"--resume: '{self.ckpt_root}' has no checkpoint yet; start without --resume"
                 )
-            saved = cfg_path.read_text() if cfg_path.is_file() else ""
-            if saved and saved != to_yaml(self.cfg):
-                raise ConfigError(
-                    f"--resume: the config differs from '{cfg_path}'; resume with the same recipe"
-                    " and overrides (or start a new --out directory)"
-                )
+            if cfg_path.is_file():
+                diff = _config_diff(yaml.safe_load(cfg_path.read_text()), to_dict(self.cfg))
+                if diff:
+                    raise ConfigError(
+                        f"--resume: the config differs from '{cfg_path}' at '{diff}'; resume with"
+                        " the same recipe and overrides (only train.steps may grow), or start a"
+                        " new --out directory"
+                    )
         elif has_ckpt:
             raise XDomainError(
                 f"'{self.out}' already holds a run; pass --resume to continue it or choose another --out"

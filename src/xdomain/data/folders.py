@@ -16,7 +16,13 @@ from torch import Tensor
 from tqdm import tqdm
 
 from xdomain.data.dataset import DomainDataset, to_channels
-from xdomain.data.images import IMAGE_EXTENSIONS, BadImage, fit_square, read_image
+from xdomain.data.images import (
+    IMAGE_EXTENSIONS,
+    BadImage,
+    bad_file_message,
+    decode_file,
+    fit_square,
+)
 from xdomain.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -43,14 +49,6 @@ def image_files(folder: Path) -> list[Path]:
     return sorted(files, key=lambda p: p.relative_to(folder).as_posix())
 
 
-def bad_file_message(path: Path, reason: str) -> str:
-    """The one-line error for a bad file: which file, what is wrong, how to fix it."""
-    fix = "delete or replace it, or set data.on_bad_file=skip to skip bad files"
-    if "max_pixels" in reason:
-        fix = "shrink it, raise data.max_pixels, or set data.on_bad_file=skip to skip bad files"
-    return f"data: cannot read '{path}': {reason} — {fix}"
-
-
 def load_size(image_size: int) -> int:
     """Side of the square that augmentation crops from (CycleGAN's 286 for 256)."""
     return max(image_size + 1, round(image_size * LOAD_RATIO))
@@ -71,8 +69,9 @@ class FolderDataset(DomainDataset):
         n: int | None,
     ) -> None:
         files = image_files(folder)
-        per_item = channels * image_size**2 + (channels * load_size(image_size) ** 2 if augment else 0)
-        in_memory = len(files) * per_item <= MEMORY_BUDGET
+        per_item = channels * (image_size**2 + (load_size(image_size) ** 2 if augment else 0))
+        count = len(files) if n is None else min(n, len(files))
+        in_memory = count * per_item <= MEMORY_BUDGET
         kept: list[Path] = []
         skipped: list[str] = []
         base: list[np.ndarray] = []  # uint8 (C, S, S) each, when in memory
@@ -84,7 +83,7 @@ class FolderDataset(DomainDataset):
             if n is not None and len(kept) >= n:
                 break
             try:
-                pixels = read_image(path, max_pixels=max_pixels)
+                pixels = decode_file(path, max_pixels=max_pixels)
             except BadImage as exc:
                 if on_bad_file == "error":
                     raise DataError(bad_file_message(path, exc.reason)) from None
@@ -99,8 +98,7 @@ class FolderDataset(DomainDataset):
         bar.close()
         if skipped:
             log.warning(
-                "data: skipped %d bad image file(s) in '%s' (data.on_bad_file=skip); "
-                "the first: %s",
+                "data: skipped %d bad image file(s) in '%s' (data.on_bad_file=skip); the first: %s",
                 len(skipped),
                 folder,
                 skipped[0],
@@ -133,7 +131,7 @@ class FolderDataset(DomainDataset):
     def _decode(self, index: int) -> tuple[np.ndarray, np.ndarray | None]:
         path = self.files[index]
         try:
-            pixels = read_image(path, max_pixels=self.max_pixels)
+            pixels = decode_file(path, max_pixels=self.max_pixels)
         except BadImage as exc:  # the file changed since construction
             raise DataError(bad_file_message(path, exc.reason)) from None
         return self._prepare(pixels, self.augment)

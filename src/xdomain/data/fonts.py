@@ -139,7 +139,8 @@ def load_digit_fonts(paths: list[Path]) -> tuple[list[FontGlyphs], list[str]]:
     if not rendered:
         return [], excluded
 
-    shapes = np.stack([np.stack([_shape(g.mask) for g in gs]) for _, gs in rendered])  # (F,10,16,16)
+    # (F, 10, 16, 16): every candidate font's digit shapes
+    shapes = np.stack([np.stack([_shape(g.mask) for g in gs]) for _, gs in rendered])
     median = np.median(shapes, axis=0)  # (10, 16, 16)
     dist = ((shapes[:, :, None] - median[None, None]) ** 2).sum(axis=(3, 4))  # (F, 10, 10)
     recognised = (dist.argmin(axis=2) == np.arange(10)).sum(axis=1)  # (F,)

@@ -13,6 +13,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from xdomain.data.dataset import to_channels
+from xdomain.errors import DataError
+
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 
 
@@ -104,7 +107,7 @@ def _reason(exc: Exception) -> str:
     return f"cannot decode ({type(exc).__name__}: {text})" if text else type(exc).__name__
 
 
-def read_image(path: Path, *, max_pixels: int) -> np.ndarray:
+def decode_file(path: Path, *, max_pixels: int) -> np.ndarray:
     """Decode `path` fully: uint8 (H, W, 1|3), or raise `BadImage`.
 
     The size check runs on the header, before any pixel is decoded, so a small file that claims
@@ -157,3 +160,37 @@ def fit_square(pixels: np.ndarray, size: int) -> np.ndarray:
     left, top = (new_w - size) // 2, (new_h - size) // 2
     out = np.asarray(im.crop((left, top, left + size, top + size)), dtype=np.uint8)
     return out[..., None] if out.ndim == 2 else out
+
+
+def bad_file_message(path: Path | str, reason: str) -> str:
+    """The one-line error for a bad file: which file, what is wrong, how to fix it."""
+    fix = "delete or replace it, or set data.on_bad_file=skip to skip bad files"
+    if "max_pixels" in reason:
+        fix = "shrink it, raise data.max_pixels, or set data.on_bad_file=skip to skip bad files"
+    return f"data: cannot read '{path}': {reason} — {fix}"
+
+
+def _pil(pixels: np.ndarray) -> Image.Image:
+    return Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
+
+
+def read_image(path: str | Path, *, max_pixels: int = 50_000_000) -> Image.Image:
+    """One image file as a PIL image in mode L (grey sources) or RGB, converted explicitly.
+
+    For single files (translate, inference); raises `DataError` with the one-line message.
+    """
+    try:
+        return _pil(decode_file(Path(path), max_pixels=max_pixels))
+    except BadImage as exc:
+        raise DataError(bad_file_message(path, exc.reason)) from None
+
+
+def convert_image(image: Image.Image, channels: int) -> Image.Image:
+    """Any in-memory PIL image -> mode L (channels=1) or RGB (channels=3), by the rules above."""
+    if channels not in (1, 3):
+        raise DataError(f"data: channels={channels} is not supported — use 1 or 3")
+    try:
+        pixels = to_pixels(image)
+    except BadImage as exc:
+        raise DataError(f"data: cannot convert image: {exc.reason}") from None
+    return _pil(to_channels(pixels, channels))

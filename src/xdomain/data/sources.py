@@ -1,0 +1,111 @@
+"""`load_domain`: one entry point from a source spec (embedded name or folder) to a dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from xdomain.data.dataset import DomainDataset, to_channels
+from xdomain.data.folders import ON_BAD_FILE, FolderDataset
+from xdomain.data.handwritten import load_handwritten
+from xdomain.data.printed import load_printed
+from xdomain.errors import DataError
+
+EMBEDDED: tuple[str, ...] = ("digits-printed", "digits-handwritten")
+SPLITS = ("train", "test")
+
+
+def _nchw(pixels_nhwc: np.ndarray, channels: int) -> torch.Tensor:
+    """uint8 numpy (N, S, S, c) -> contiguous uint8 tensor (N, channels, S, S)."""
+    converted = to_channels(pixels_nhwc, channels)
+    return torch.from_numpy(converted).permute(0, 3, 1, 2).contiguous()
+
+
+def _check(
+    spec: str, split: str, image_size: int, channels: int, on_bad_file: str, n: int | None
+) -> None:
+    if channels not in (1, 3):
+        raise DataError(f"data: channels={channels} is not supported — use 1 or 3")
+    if not isinstance(image_size, int) or image_size < 8:
+        raise DataError(f"data: image_size={image_size!r} must be an integer >= 8")
+    if on_bad_file not in ON_BAD_FILE:
+        raise DataError(
+            f"data: on_bad_file={on_bad_file!r} is not valid — use one of: {', '.join(ON_BAD_FILE)}"
+        )
+    if n is not None and (not isinstance(n, int) or n < 1):
+        raise DataError(f"data: n={n!r} must be a positive integer or None")
+    if spec in EMBEDDED and split not in SPLITS:
+        raise DataError(f"data: split={split!r} is not valid — use one of: {', '.join(SPLITS)}")
+
+
+def load_domain(
+    spec: str,
+    split: str,
+    *,
+    image_size: int = 32,
+    channels: int = 3,
+    seed: int = 0,
+    on_bad_file: str = "error",
+    max_pixels: int = 50_000_000,
+    augment: bool = False,
+    n: int | None = None,
+) -> DomainDataset:
+    """One domain as a `DomainDataset`.
+
+    `spec` is an embedded name (`EMBEDDED`) or a folder of images; for a folder `split` is
+    ignored (the caller picks trainA or testA). `seed` is the data seed: it fixes what the
+    rendered digits look like and never follows the run seed. `n` keeps the first n items.
+    """
+    spec = str(spec)
+    _check(spec, split, image_size, channels, on_bad_file, n)
+    if spec == "digits-printed":
+        r = load_printed(seed, split, n, image_size)
+        attrs = {
+            "font": torch.from_numpy(r.font.astype("int64")),
+            "fg": torch.from_numpy(r.fg.astype("int64")),  # (N, 3) RGB 0..255
+            "bg": torch.from_numpy(r.bg.astype("int64")),  # (N, 3)
+            "bold": torch.from_numpy(r.bold.astype("int64")),
+            "italic": torch.from_numpy(r.italic.astype("int64")),
+        }
+        return DomainDataset(
+            spec,
+            _nchw(r.images, channels),
+            channels=channels,
+            image_size=image_size,
+            labels=torch.from_numpy(r.labels.astype("int64")),
+            num_classes=10,
+            attrs=attrs,
+            attr_names={"font": list(r.font_names)},
+            augment=augment,
+        )
+    if spec == "digits-handwritten":
+        # The split is fixed (constant permutation seed), so `seed` does not apply here.
+        pixels, labels = load_handwritten(split, n, image_size)
+        return DomainDataset(
+            spec,
+            _nchw(pixels, channels),
+            channels=channels,
+            image_size=image_size,
+            labels=torch.from_numpy(labels),
+            num_classes=10,
+            augment=augment,
+        )
+    folder = Path(spec).expanduser()
+    if folder.is_dir():
+        return FolderDataset(
+            folder,
+            image_size=image_size,
+            channels=channels,
+            on_bad_file=on_bad_file,
+            max_pixels=max_pixels,
+            augment=augment,
+            n=n,
+        )
+    if folder.exists():
+        raise DataError(f"data: '{spec}' is a file, not a folder — give a folder of images")
+    raise DataError(
+        f"data: unknown source '{spec}' — not an embedded dataset ({', '.join(EMBEDDED)}) "
+        "nor an existing folder"
+    )
