@@ -184,7 +184,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    # `key=value` overrides may stand anywhere after the recipe, also after options like --out
+    args, rest = parser.parse_known_args(argv)
+    if rest:
+        if args.command != "train" or any(r.startswith("-") or "=" not in r for r in rest):
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        args.overrides = [*args.overrides, *rest]
     try:
         return args.fn(args)
     except XDomainError as e:

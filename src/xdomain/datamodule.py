@@ -31,9 +31,11 @@ class StepSampler(Sampler):
 
     def __init__(
         self, indices: int, batch_size: int, *, seed: int, domain: int, start_step: int = 0,
-        rank: int = 0, world: int = 1,
+        rank: int = 0, world: int = 1, aug_seeds: bool = True,
     ) -> None:
         self.n, self.batch_size, self.seed, self.domain = indices, batch_size, seed, domain
+        # a source that never augments ignores the seed; skipping it saves a SeedSequence per item
+        self.aug_seeds = aug_seeds
         self.start_step, self.rank, self.world = start_step, rank, world
         self._perm_epoch, self._perm = -1, torch.empty(0, dtype=torch.long)
 
@@ -49,7 +51,8 @@ class StepSampler(Sampler):
         out = []
         for slot, pos in enumerate(range(first, first + self.batch_size)):
             idx = int(self._permutation(pos // self.n)[pos % self.n])
-            out.append((idx, _seed(self.seed, self.domain, step, self.rank, slot)))
+            aug = _seed(self.seed, self.domain, step, self.rank, slot) if self.aug_seeds else None
+            out.append((idx, aug))
         return out
 
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
@@ -70,6 +73,11 @@ class _Head(Dataset):
 
     def __getitem__(self, key: Any) -> Any:
         return self.ds[key]
+
+    def __getitems__(self, keys: list[Any]) -> list[Any]:
+        # forward DataLoader's batched fetch to sources that gather a batch at once (the toy)
+        fetch = getattr(self.ds, "__getitems__", None)
+        return fetch(keys) if fetch is not None else [self.ds[k] for k in keys]
 
 
 @dataclass
@@ -100,7 +108,8 @@ class TwoDomainData:
             [(self.train_a, self.n_train_a), (self.train_b, len(self.train_b))]
         ):
             sampler = StepSampler(n, c.batch_size, seed=c.seed, domain=domain,
-                                  start_step=start_step, rank=rank, world=world)
+                                  start_step=start_step, rank=rank, world=world,
+                                  aug_seeds=bool(getattr(ds, "augment", True)))
             loaders.append(
                 DataLoader(_Head(ds, n), batch_sampler=sampler, num_workers=c.num_workers,
                            persistent_workers=c.num_workers > 0)
@@ -108,11 +117,17 @@ class TwoDomainData:
         for (xa, ya), (xb, yb) in zip(*loaders, strict=True):
             yield {"a": xa, "a_label": ya, "b": xb, "b_label": yb}
 
-    def fixed(self, n: int = 8) -> Batch:
-        """The first n held-out items of each domain: the inputs of every sample grid."""
-        xa = torch.stack([self.test_a[i][0] for i in range(min(n, len(self.test_a)))])
-        xb = torch.stack([self.test_b[i][0] for i in range(min(n, len(self.test_b)))])
-        return {"a": xa, "b": xb}
+    def fixed(self, n: int | None = None) -> Batch:
+        """The first n held-out items of each domain (and their labels): the inputs of every
+        sample grid. Points default to 500, enough for every mode of a toy figure; images to 8."""
+        if n is None:
+            n = 500 if self.spec.kind == "points" else 8
+        out = {}
+        for key, ds in (("a", self.test_a), ("b", self.test_b)):
+            items = [ds[i] for i in range(min(n, len(ds)))]
+            out[key] = torch.stack([x for x, _ in items])
+            out[f"{key}_label"] = torch.tensor([y for _, y in items], dtype=torch.long)
+        return out
 
 
 def _load(spec: str, split: str, cfg: DataConfig, n: int | None) -> Any:

@@ -17,16 +17,31 @@ from torch import Tensor
 GanKind = Literal["vanilla", "lsgan", "hinge"]
 
 
-def gan_d(real: Tensor, fake: Tensor, kind: GanKind = "vanilla") -> Tensor:
-    """Discriminator loss from logits on real and (detached) fake samples, any equal-rank shapes."""
+def gan_d_real(real: Tensor, kind: GanKind = "vanilla") -> Tensor:
+    """D's loss on logits of real samples (its half of `gan_d`)."""
     if kind == "vanilla":
-        # softplus(-r) = -log sigmoid(r); softplus(f) = -log(1 - sigmoid(f))
-        return F.softplus(-real).mean() + F.softplus(fake).mean()
+        return F.softplus(-real).mean()  # -log sigmoid(r)
     if kind == "lsgan":
-        return ((real - 1) ** 2).mean() + (fake**2).mean()
+        return ((real - 1) ** 2).mean()
     if kind == "hinge":
-        return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
+        return F.relu(1 - real).mean()
     raise ValueError(f"unknown GAN loss '{kind}'; valid: vanilla, lsgan, hinge")
+
+
+def gan_d_fake(fake: Tensor, kind: GanKind = "vanilla") -> Tensor:
+    """D's loss on logits of (detached) fake samples (its other half of `gan_d`)."""
+    if kind == "vanilla":
+        return F.softplus(fake).mean()  # -log(1 - sigmoid(f))
+    if kind == "lsgan":
+        return (fake**2).mean()
+    if kind == "hinge":
+        return F.relu(1 + fake).mean()
+    raise ValueError(f"unknown GAN loss '{kind}'; valid: vanilla, lsgan, hinge")
+
+
+def gan_d(real: Tensor, fake: Tensor, kind: GanKind = "vanilla") -> Tensor:
+    """Discriminator loss from logits on real and (detached) fake samples."""
+    return gan_d_real(real, kind) + gan_d_fake(fake, kind)
 
 
 def gan_g(fake: Tensor, kind: GanKind = "vanilla") -> Tensor:

@@ -22,7 +22,6 @@ from xdomain.errors import ConfigError, NonFiniteLossError, XDomainError
 from xdomain.methods import METHODS
 from xdomain.methods.base import Method, check_finite
 
-
 # keys a resumed run may change: extending a run, or watching it differently
 RESUMABLE_CHANGES = {"train.steps", "train.progress", "train.log_every"}
 

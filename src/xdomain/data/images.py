@@ -7,6 +7,7 @@ is converted here on purpose; anything else is a `BadImage` with a reason a user
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -135,7 +136,12 @@ def decode_file(path: Path, *, max_pixels: int) -> np.ndarray:
     except BadImage:
         raise
     except Image.DecompressionBombError as exc:
-        raise BadImage(f"image too large to decode safely ({' '.join(str(exc).split())})") from exc
+        # Above twice Pillow's own MAX_IMAGE_PIXELS, Image.open refuses before we see the size.
+        numbers = [int(n) for n in re.findall(r"\d+", str(exc))]
+        detail = f"{numbers[0]:,} pixels, " if numbers else ""
+        raise BadImage(
+            f"image too large to decode safely ({detail}above Pillow's decompression-bomb limit)"
+        ) from exc
     except MemoryError as exc:
         raise BadImage("image too large to decode in memory") from exc
     # PIL's format plugins raise many exception types on corrupt input (OSError, SyntaxError,

@@ -248,6 +248,9 @@ def _save(path: Path, r: Rendered) -> None:
                 italic=r.italic,
                 font_names=np.array(r.font_names),
             )
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide a shared cache from others
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -69,7 +69,7 @@ class Geometry:
 
 
 def parse_spec(spec: str) -> Geometry:
-    """`toy-gmm:arc10:span=180` -> Geometry('arc', 10, span=180.0); a DataError lists the grammar."""
+    """`toy-gmm:arc10:span=180` -> Geometry('arc', 10, span=180.0); errors list the grammar."""
     if not spec.startswith(PREFIX):
         raise DataError(f"'{spec}' is not a toy spec; expected {_GRAMMAR}")
     body, _, opts = spec[len(PREFIX) :].partition(":")
@@ -102,6 +102,8 @@ def _stream_seed(spec: str, split: str, seed: int) -> np.random.SeedSequence:
 
 class ToyGMM(Dataset):
     """One split of a 2-D Gaussian mixture, held in memory as `points` (N, 2) and `labels` (N,)."""
+
+    augment = False  # the sampler need not derive per-item augmentation seeds for points
 
     def __init__(self, spec: str, split: str, *, seed: int = 0, n: int | None = None) -> None:
         if split not in SPLIT_ID:

@@ -68,7 +68,7 @@ class Method(nn.Module):
         """(B, C, H, W) in [-1, 1] -> translated (B, C, H, W), or (B, K, C, H, W) for several z."""
         raise NotImplementedError
 
-    def setup(self, data: Any) -> None:  # noqa: B027 - optional hook, empty by default
+    def setup(self, data: Any) -> None:
         """A method's phase before the GAN loop (e.g. DTN pretrains f); must be deterministic."""
 
     def visualize(self, fixed: Batch, path: Path) -> None:

@@ -1,11 +1,215 @@
-"""Placeholder: being written."""
+"""DiscoGAN (Kim, Cha, Kim, Lee, Kim, ICML 2017): two GANs coupled by reconstruction.
 
+Names here -> the paper's symbols:
+
+- `G_ab`, `G_ba`                 G_AB, G_BA: the two translators
+- `D_a`, `D_b`                   D_A, D_B: sigmoid discriminators (we keep logits, BCE-with-logits)
+- `loss_adv`                     L_GAN_B (+ L_GAN_A for DiscoGAN): -log D_B(G_AB(x_A)) ...
+- `loss_const`                   L_CONST_A (+ L_CONST_B for DiscoGAN): d(G_BA(G_AB(x_A)), x_A),
+                                 d = MSE as in the reference code; weighted by `lambda_const`
+- `loss_d`                       the discriminators' standard GAN loss
+
+`variant` picks one of the paper's three toy models (Sec. 4.1, Fig. 4); all three build the same
+four networks and two optimizers from the same seed and differ only in the losses they minimise:
+
+- `gan`        (1) a standard GAN: G_AB against D_B
+- `gan_recon`  (2) GAN + reconstruction: G_AB against D_B, and G_BA maps G_AB(x_A) back to x_A
+- `discogan`   (3) both directions, each with its GAN and reconstruction terms, two discriminators
+
+L_G = L_GAN_B + L_CONST_A + L_GAN_A + L_CONST_B for (3); (2) keeps the first two terms, (1) the
+first.
+
+Networks: `net: mlp` is the toy's fully connected pair (G: 3 linear layers with ReLU, D: 5 linear
+layers with ReLU); it needs points data. The image networks will be a `net: conv` choice.
+"""
+
+from __future__ import annotations
+
+import itertools
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
 
-from xdomain.methods.base import Method
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from xdomain.errors import ConfigError
+from xdomain.methods.base import Batch, DataSpec, Method
+
+Variant = Literal["gan", "gan_recon", "discogan"]
+
+
+# --------------------------------------------------------------------------- networks
+
+
+def mlp(dims: list[int]) -> nn.Sequential:
+    """Linear layers of widths dims[0] -> ... -> dims[-1] with a ReLU between consecutive ones."""
+    layers: list[nn.Module] = []
+    for i, (d_in, d_out) in enumerate(itertools.pairwise(dims)):
+        layers.append(nn.Linear(d_in, d_out))
+        if i < len(dims) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+class MLPGenerator(nn.Module):
+    """(B, D) -> (B, D): `layers` linear layers; the output is unbounded like the mixtures."""
+
+    def __init__(self, dims: int, hidden: int, layers: int) -> None:
+        super().__init__()
+        self.net = mlp([dims] + [hidden] * (layers - 1) + [dims])
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)  # (B, D)
+
+
+class MLPDiscriminator(nn.Module):
+    """(B, D) -> (B,) logits. The paper puts a ReLU after every layer and a sigmoid at the end;
+    a ReLU right before the sigmoid would pin D >= 0.5, so the last layer is linear and the
+    sigmoid lives in the BCE-with-logits loss."""
+
+    def __init__(self, dims: int, hidden: int, layers: int) -> None:
+        super().__init__()
+        self.net = mlp([dims] + [hidden] * (layers - 1) + [1])
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x).squeeze(1)  # (B,)
+
+
+def build_networks(cfg: DiscoGAN.Config, spec: DataSpec) -> tuple[nn.Module, ...]:
+    """(G_ab, G_ba, D_a, D_b) for `cfg.net`, built in this fixed order so one seed gives every
+    variant the same initial weights."""
+    if cfg.net == "mlp":
+        if spec.kind != "points":
+            raise ConfigError(
+                f"model.net=mlp is the toy's network and needs points data (data.a=toy-gmm:...), "
+                f"but the data are {spec.kind}s"
+            )
+        g = (spec.dims, cfg.hidden_g, cfg.layers_g)
+        d = (spec.dims, cfg.hidden_d, cfg.layers_d)
+        return MLPGenerator(*g), MLPGenerator(*g), MLPDiscriminator(*d), MLPDiscriminator(*d)
+    raise ConfigError(f"model.net={cfg.net!r} is unknown; valid values: mlp")
+
+
+# --------------------------------------------------------------------------- losses
+
+
+def gan_d(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """-log D(real) - log(1 - D(fake)), averaged."""
+    real = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
+    fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+    return real + fake
+
+
+def gan_g(fake_logits: Tensor) -> Tensor:
+    """-log D(fake): the non-saturating generator loss the paper writes as L_GAN."""
+    return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+
+
+# --------------------------------------------------------------------------- the method
 
 
 class DiscoGAN(Method):
     @dataclass
     class Config:
+        variant: Variant = "discogan"
+        net: Literal["mlp"] = "mlp"
+        hidden_g: int = 128  # toy: width of the MLP generator's hidden layers
+        hidden_d: int = 128
+        layers_g: int = 3  # linear layers (paper's toy: 3 in G, 5 in D)
+        layers_d: int = 5
+        lambda_const: float = 1.0  # weight of L_CONST (the paper's L_G sums its terms unweighted)
         lr: float = 2e-4
+        beta1: float = 0.5  # Adam betas of the reference code
+        beta2: float = 0.999
+        weight_decay: float = 0.0
+
+    def __init__(self, cfg: DiscoGAN.Config, spec: DataSpec) -> None:
+        super().__init__(cfg, spec)
+        if min(cfg.layers_g, cfg.layers_d) < 2:
+            raise ConfigError("model.layers_g and model.layers_d must be >= 2 (linear layers)")
+        self.G_ab, self.G_ba, self.D_a, self.D_b = build_networks(cfg, spec)
+        # fused: one kernel for all tensors; the toy's steps are short enough for the per-tensor
+        # loop of plain Adam to cost a tenth of the step on CPU
+        adam = {
+            "lr": cfg.lr,
+            "betas": (cfg.beta1, cfg.beta2),
+            "weight_decay": cfg.weight_decay,
+            "fused": True,
+        }
+        # one optimizer per side over all four networks: a network a variant leaves out gets no
+        # gradient, so Adam skips it and it stays at its (shared) initial weights
+        self.opt_g = torch.optim.Adam([*self.G_ab.parameters(), *self.G_ba.parameters()], **adam)
+        self.opt_d = torch.optim.Adam([*self.D_a.parameters(), *self.D_b.parameters()], **adam)
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"g": self.opt_g, "d": self.opt_d}
+
+    def train_step(self, batch: Batch, step: int) -> dict[str, float]:
+        c = self.cfg
+        a, b = batch["a"], batch["b"]  # (B, D) each, unpaired
+        both = c.variant == "discogan"
+        fake_b = self.G_ab(a)  # (B, D)
+        fake_a = self.G_ba(b) if both else None
+
+        # D first, on detached translations, so the G step below meets the updated D
+        loss_d = gan_d(self.D_b(b), self.D_b(fake_b.detach()))
+        if fake_a is not None:
+            loss_d = loss_d + gan_d(self.D_a(a), self.D_a(fake_a.detach()))
+        self.update(self.opt_d, loss_d)
+
+        self.requires_grad(self.D_a, self.D_b, flag=False)  # G's step must not touch D's grads
+        loss_adv = gan_g(self.D_b(fake_b))
+        logs = {"loss_d": loss_d.item()}
+        if c.variant == "gan":
+            loss_g = loss_adv
+        else:
+            loss_const = F.mse_loss(self.G_ba(fake_b), a)
+            if fake_a is not None:
+                loss_adv = loss_adv + gan_g(self.D_a(fake_a))
+                loss_const = loss_const + F.mse_loss(self.G_ab(fake_a), b)
+            loss_g = loss_adv + c.lambda_const * loss_const
+            logs["loss_const"] = loss_const.item()
+        self.update(self.opt_g, loss_g)
+        self.requires_grad(self.D_a, self.D_b, flag=True)
+        logs["loss_adv"] = loss_adv.item()
+        return logs
+
+    def generate(
+        self, x: Tensor, *, target: Any = None, z: Any = None, alpha: Any = None
+    ) -> Tensor:
+        return self.G_ab(x)  # (B, D)
+
+    @torch.no_grad()
+    def score_b(self, x: Tensor) -> Tensor:
+        """D_b's probability that (N, D) points are real B samples: the figure's landscape."""
+        device = next(self.parameters()).device
+        was_training = self.training
+        self.eval()
+        try:
+            return torch.sigmoid(self.D_b(x.to(device, torch.float32))).cpu()  # (N,)
+        finally:
+            self.train(was_training)
+
+    def visualize(self, fixed: Batch, path: Path) -> None:
+        if self.spec.kind != "points":
+            super().visualize(fixed, path)
+            return
+        from xdomain.metrics.toy import save_landscape
+
+        fake_b = self.translate(fixed["a"]).cpu()  # (N, D)
+        labels = fixed.get("a_label", torch.zeros(len(fake_b), dtype=torch.long)).cpu()
+        path = Path(path)
+        title = f"{self.cfg.variant}: G_ab(a) over D_b ({path.stem})"
+        save_landscape(self.score_b, fake_b, labels, fixed["b"].cpu(), path, title=title)
+        # the run's report embeds <run>/figures/*.png: keep the latest landscape there
+        run = path.parent.parent
+        save_landscape(
+            self.score_b,
+            fake_b,
+            labels,
+            fixed["b"].cpu(),
+            run / "figures" / "landscape.png",
+            title=title,
+        )

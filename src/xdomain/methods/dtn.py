@@ -1,11 +1,460 @@
-"""Placeholder: being written."""
+"""DTN: the Domain Transfer Network (Taigman, Polyak & Wolf, "Unsupervised Cross-Domain Image
+Generation", ICLR 2017).
 
+A fixed feature extractor `f`, trained first as a classifier of the SOURCE domain (its labels are
+allowed; target labels never are), and a decoder `g` on its features give the generator
+G = g o f. G maps source images into the target domain so that f does not notice (f-constancy)
+and maps target images to themselves (target identity).
+
+Names here -> the paper's symbols:
+    f            f, the source classifier's feature extractor (`f_feat` -> f(x), a vector)
+    g            g, the decoder; G(x) = g(f(x))
+    D            D, ternary (classes D_1 = G(source), D_2 = G(target), D_3 = real target) or
+                 binary (real target vs any G(.)) as in the authors' reference code
+    a, b         source s and target t domain (printed -> handwritten digits in the demo)
+    loss_adv     L_GANG,  weight 1
+    loss_const   L_CONST = d(f(x), f(G(x))) on source, MSE;  weight lambda_const = alpha
+    loss_tid     L_TID   = d_2(x, G(x)) on target, MSE;      weight lambda_tid   = beta
+    loss_tv      L_TV    total variation of G(x), exponent B = 1; weight lambda_tv = gamma
+    loss_d       L_D
+
+Beyond the paper (each a config switch, off or neutral where the paper says nothing):
+- `f_augment`: augmentations of the printed digits while f is pretrained that make them look more
+  like handwriting (grey, inverted, thicker/thinner, warped, low resolution). DTN can only carry a
+  class across domains as far as f reads it in the target domain, so this widens f's reach.
+- `d_augment`: DiffAugment of real and fake images before D, so that D cannot memorise the small
+  target set; `d_sn`: spectral norm in D.
+- `finetune_f`: the reference code keeps training f during the GAN phase; the paper does not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
 
-from xdomain.methods.base import Method
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+from xdomain.errors import ConfigError
+from xdomain.losses import diff_augment, gan_d_fake, gan_d_real, gan_g, tv_loss
+from xdomain.methods.base import Batch, DataSpec, Method
+from xdomain.nn import conv_block, deconv_block, init_weights, maybe_sn
+from xdomain.paths import cache_dir
+
+# Part of f's cache key: bump when f's architecture, augmentation or training loop changes.
+F_VERSION = 1
+# Ternary D classes (the paper's 1, 2, 3 counted from 0).
+FAKE_SOURCE, FAKE_TARGET, REAL_TARGET = 0, 1, 2
+
+
+# ----------------------------------------------------------------------------- networks
+
+
+class FeatureNet(nn.Module):
+    """f: (B, C, 32, 32) -> (B, feat_dim) features, plus a linear head for f's pretraining.
+
+    The reference architecture: three stride-2 convs (32 -> 16 -> 8 -> 4) and a 4x4 valid conv
+    to a 1x1 feature map, which is also g's input.
+    """
+
+    def __init__(self, channels: int, width: int, feat_dim: int, num_classes: int) -> None:
+        super().__init__()
+        w = width
+        self.body = nn.Sequential(
+            conv_block(channels, w, norm="none", act="lrelu"),  # (B, w, 16, 16)
+            conv_block(w, 2 * w, norm="batch", act="lrelu"),  # (B, 2w, 8, 8)
+            conv_block(2 * w, 4 * w, norm="batch", act="lrelu"),  # (B, 4w, 4, 4)
+            nn.Conv2d(4 * w, feat_dim, 4, 1, 0),  # (B, feat_dim, 1, 1)
+        )
+        self.head = nn.Sequential(nn.LeakyReLU(0.2), nn.Linear(feat_dim, num_classes))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(B, C, H, W) -> (B, feat_dim) features f(x)."""
+        return self.body(x).flatten(1)
+
+    def logits(self, x: Tensor) -> Tensor:
+        """(B, C, H, W) -> (B, num_classes) class logits."""
+        return self.head(self(x))
+
+
+class Decoder(nn.Module):
+    """g: (B, feat_dim) -> (B, C, 32, 32) in [-1, 1]; transposed convs 1 -> 4 -> 8 -> 16 -> 32."""
+
+    def __init__(self, feat_dim: int, width: int, channels: int) -> None:
+        super().__init__()
+        w = width
+        self.net = nn.Sequential(
+            deconv_block(feat_dim, 4 * w, 4, 1, 0),  # (B, 4w, 4, 4)
+            deconv_block(4 * w, 2 * w),  # (B, 2w, 8, 8)
+            deconv_block(2 * w, w),  # (B, w, 16, 16)
+            nn.ConvTranspose2d(w, channels, 4, 2, 1),  # (B, C, 32, 32)
+            nn.Tanh(),
+        )
+
+    def forward(self, h: Tensor) -> Tensor:
+        return self.net(h[:, :, None, None])
+
+
+class Discriminator(nn.Module):
+    """D: (B, C, 32, 32) -> (B, n_out) logits; n_out = 3 (ternary) or 1 (binary)."""
+
+    def __init__(self, channels: int, width: int, n_out: int, norm: str, sn: bool) -> None:
+        super().__init__()
+        w = width
+        self.net = nn.Sequential(
+            conv_block(channels, w, norm="none", act="lrelu", sn=sn),  # (B, w, 16, 16)
+            conv_block(w, 2 * w, norm=norm, act="lrelu", sn=sn),  # (B, 2w, 8, 8)
+            conv_block(2 * w, 4 * w, norm=norm, act="lrelu", sn=sn),  # (B, 4w, 4, 4)
+            maybe_sn(nn.Conv2d(4 * w, n_out, 4, 1, 0), sn),  # (B, n_out, 1, 1)
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x).flatten(1)
+
+
+# ----------------------------------------------------------------------------- f's augmentation
+
+F_AUGMENTS = ("gray", "invert", "autocontrast", "binarize", "thickness", "affine", "lowres")
+
+
+def augment_source(x: Tensor, policy: str, gen: torch.Generator) -> Tensor:
+    """Make (B, C, H, W) printed digits in [-1, 1] look more like handwriting, per image at random.
+
+    Only generic image operations that need no target labels: `gray` (luma to every channel),
+    `invert` (dark-on-light <-> light-on-dark), `autocontrast` (grey, turned so the border is dark,
+    stretched to [-1, 1]: light ink on black), `binarize` (a steep contrast curve around the
+    image mean: flat ink, flat background), `thickness` (3x3 max or min filter: bolder or
+    thinner strokes), `affine` (rotation, shear, scale, shift), `lowres` (down to 6-16 px and back
+    up: the blur of an upsampled small scan). Each op is applied to half the images.
+    """
+    b, c, h, w = x.shape
+    ops = [p.strip() for p in policy.split(",") if p.strip()]
+    for op in ops:
+        if op not in F_AUGMENTS:
+            raise ConfigError(f"model.f_augment: unknown op '{op}'; valid: {', '.join(F_AUGMENTS)}")
+
+    def pick() -> Tensor:
+        return (torch.rand(b, generator=gen) < 0.5)[:, None, None, None]  # (B, 1, 1, 1)
+
+    for op in ops:
+        if op == "gray" and c == 3:
+            luma = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2])[:, None]  # (B, 1, H, W)
+            x = torch.where(pick(), luma.expand_as(x), x)
+        elif op == "invert":
+            x = torch.where(pick(), -x, x)
+        elif op == "autocontrast":
+            gray = x.mean(1, keepdim=True)  # (B, 1, H, W)
+            ring = torch.ones_like(gray[:1], dtype=torch.bool)
+            ring[..., 3:-3, 3:-3] = False  # the 3 px border: mostly background
+            dark_ink = gray[:, :, ring[0, 0]].mean((1, 2)) > gray.mean((1, 2, 3))  # (B,)
+            gray = torch.where(dark_ink[:, None, None, None], -gray, gray)
+            lo = gray.amin((1, 2, 3), keepdim=True)
+            hi = gray.amax((1, 2, 3), keepdim=True)
+            gray = (gray - lo) / (hi - lo).clamp_min(1e-3) * 2 - 1
+            x = torch.where(pick(), gray.expand_as(x), x)
+        elif op == "binarize":
+            mean = x.mean((1, 2, 3), keepdim=True)
+            std = x.std((1, 2, 3), keepdim=True).clamp_min(1e-3)
+            x = torch.where(pick(), torch.tanh(3 * (x - mean) / std), x)
+        elif op == "thickness":
+            thick = F.max_pool2d(x, 3, 1, 1)
+            thin = -F.max_pool2d(-x, 3, 1, 1)
+            which = torch.rand(b, generator=gen)[:, None, None, None]
+            x = torch.where(which < 1 / 3, thick, torch.where(which < 2 / 3, thin, x))
+        elif op == "affine":
+            u = torch.rand(b, 5, generator=gen) * 2 - 1  # (B, 5) in [-1, 1]
+            ang, shear = u[:, 0] * math.radians(15), u[:, 1] * 0.3
+            # digit size x0.7 .. x1.1: printed digits fill the frame, scanned ones have a margin
+            size = 0.9 + 0.2 * u[:, 2]
+            cos, sin = torch.cos(ang) / size, torch.sin(ang) / size
+            theta = torch.stack(
+                [torch.stack([cos, -sin + shear, u[:, 3] * 0.15], 1),
+                 torch.stack([sin, cos, u[:, 4] * 0.15], 1)], 1,
+            )  # (B, 2, 3)
+            grid = F.affine_grid(theta, [b, c, h, w], align_corners=False)  # (B, H, W, 2)
+            x = F.grid_sample(x, grid, padding_mode="border", align_corners=False)
+        elif op == "lowres":
+            out = x.clone()
+            sizes = torch.randint(6, 17, (b,), generator=gen)
+            mask = pick()[:, 0, 0, 0]
+            for s in sizes[mask].unique().tolist():
+                sel = mask & (sizes == s)
+                small = F.interpolate(x[sel], size=(s, s), mode="area")
+                out[sel] = F.interpolate(small, size=(h, w), mode="bicubic", align_corners=False)
+            x = out.clamp(-1, 1)
+    return x
+
+
+# ----------------------------------------------------------------------------- the method
 
 
 class DTN(Method):
+    """Domain Transfer Network: G = g o f with a fixed, pretrained source classifier f."""
+
     @dataclass
     class Config:
-        lr: float = 2e-4
+        # architecture (the reference code's networks at width 64; feat_dim = f's output size)
+        width_f: int = 64
+        width_g: int = 64
+        width_d: int = 64
+        feat_dim: int = 128
+        # loss weights: alpha, beta, gamma of the paper (digits)
+        lambda_const: float = 15.0
+        lambda_tid: float = 15.0
+        lambda_tv: float = 0.0
+        use_discriminator: bool = True
+        discriminator: Literal["ternary", "binary"] = "ternary"
+        gan_loss: Literal["vanilla", "lsgan", "hinge"] = "vanilla"  # binary D only
+        # binary D (reference code): updates per step in the source and the target phase
+        d_steps_source: int = 1
+        g_steps_source: int = 6
+        d_steps_target: int = 2
+        g_steps_target: int = 4
+        # optimisation (reference: Adam 3e-4, beta1 0.5)
+        lr_g: float = 3e-4
+        lr_d: float = 3e-4
+        beta1: float = 0.5
+        beta2: float = 0.999
+        # D regularisation beyond the paper
+        d_norm: Literal["batch", "instance", "none"] = "batch"
+        d_sn: bool = False
+        d_augment: str = ""  # DiffAugment policy, e.g. "color,translation,cutout"
+        # f: pretraining on labelled source images (phase 1) and what L_CONST compares
+        f_steps: int = 2000
+        f_batch: int = 128
+        f_lr: float = 1e-3
+        f_augment: str = ""  # comma list of F_AUGMENTS
+        f_seed: int = 0
+        const_on: Literal["features", "logits"] = "features"
+        finetune_f: bool = False  # reference code: f keeps learning (its CE loss) during GAN
+        lr_f: float = 1e-4
+
+    def __init__(self, cfg: DTN.Config, spec: DataSpec) -> None:
+        super().__init__(cfg, spec)
+        if spec.kind != "image" or spec.image_size != 32:
+            raise ConfigError("dtn: the networks are built for 32x32 images (data.image_size=32)")
+        n_cls = max(spec.num_classes_a, 1)
+        self.f = FeatureNet(spec.channels, cfg.width_f, cfg.feat_dim, n_cls)
+        self.g = Decoder(cfg.feat_dim, cfg.width_g, spec.channels)
+        n_out = 3 if cfg.discriminator == "ternary" else 1
+        self.D = Discriminator(spec.channels, cfg.width_d, n_out, cfg.d_norm, cfg.d_sn)
+        for net in (self.f, self.g, self.D):
+            init_weights(net)
+        betas = (cfg.beta1, cfg.beta2)
+        self.opt_g = torch.optim.Adam(self.g.parameters(), cfg.lr_g, betas=betas)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), cfg.lr_d, betas=betas)
+        self.opt_f = (
+            torch.optim.Adam(self.f.parameters(), cfg.lr_f, betas=betas) if cfg.finetune_f else None
+        )
+        self.requires_grad(self.f, flag=cfg.finetune_f)
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        opts = {"g": self.opt_g, "d": self.opt_d}
+        if self.opt_f is not None:
+            opts["f"] = self.opt_f
+        return opts
+
+    def train(self, mode: bool = True) -> DTN:
+        super().train(mode)
+        # f stays in eval mode in the GAN phase: its BatchNorm statistics belong to real source
+        # images; G's outputs must not shift them (f is a fixed measuring stick)
+        self.f.eval()
+        return self
+
+    # ------------------------------------------------------------------ G = g o f
+    def G(self, x: Tensor) -> Tensor:
+        """(B, C, 32, 32) -> (B, C, 32, 32): g(f(x))."""
+        return self.g(self.f(x))
+
+    def f_const(self, x: Tensor) -> Tensor:
+        """What L_CONST compares: f's features (paper) or its class logits."""
+        return self.f(x) if self.cfg.const_on == "features" else self.f.logits(x)
+
+    def generate(
+        self, x: Tensor, *, target: Any = None, z: Any = None, alpha: Any = None
+    ) -> Tensor:
+        return self.G(x)
+
+    # ------------------------------------------------------------------ losses
+    def _d_out(self, x: Tensor) -> Tensor:
+        """D's logits on DiffAugmented images (identity when no policy is set)."""
+        return self.D(diff_augment(x, self.cfg.d_augment) if self.cfg.d_augment else x)
+
+    def _ternary_ce(self, x: Tensor, cls: int) -> Tensor:
+        logits = self._d_out(x)  # (B, 3)
+        return F.cross_entropy(logits, torch.full_like(logits[:, 0], cls, dtype=torch.long))
+
+    def _g_terms(
+        self, xs: Tensor | None, xt: Tensor | None, fake_s: Tensor | None, fake_t: Tensor | None
+    ) -> dict[str, Tensor]:
+        """The content terms of L_G on whichever domains are present (switched-off ones absent)."""
+        c, out = self.cfg, {}
+        if c.lambda_const > 0 and xs is not None and fake_s is not None:
+            with torch.no_grad():
+                target = self.f_const(xs)  # (B, K): constant, f(x) is not what G changes
+            out["loss_const"] = F.mse_loss(self.f_const(fake_s), target)
+        if c.lambda_tid > 0 and xt is not None and fake_t is not None:
+            out["loss_tid"] = F.mse_loss(fake_t, xt)
+        if c.lambda_tv > 0:
+            fakes = [t for t in (fake_s, fake_t) if t is not None]
+            out["loss_tv"] = sum(tv_loss(t) for t in fakes) / len(fakes)
+        return out
+
+    def _weighted(self, terms: dict[str, Tensor]) -> Tensor:
+        c = self.cfg
+        w = {"loss_adv": 1.0, "loss_const": c.lambda_const, "loss_tid": c.lambda_tid,
+             "loss_tv": c.lambda_tv}
+        return sum(w[k] * v for k, v in terms.items())
+
+    # ------------------------------------------------------------------ training
+    def train_step(self, batch: Batch, step: int) -> dict[str, float]:
+        xs, xt = batch["a"], batch["b"]  # (B, C, 32, 32) source and target; b_label is never read
+        if self.cfg.discriminator == "ternary" or not self.cfg.use_discriminator:
+            logs = self._step_ternary(xs, xt)
+        else:
+            logs = self._step_binary(xs, xt)
+        if self.opt_f is not None:
+            logs["loss_f"] = self._finetune_f(xs, batch["a_label"])
+        return logs
+
+    def _step_ternary(self, xs: Tensor, xt: Tensor) -> dict[str, float]:
+        """The paper: one D update on L_D, one G update on L_G, both domains in one batch."""
+        c, logs = self.cfg, {}
+        fake_s, fake_t = self.G(xs), self.G(xt)  # (B, C, 32, 32) each
+        if c.use_discriminator:
+            # L_D = -log D_1(G(s)) - log D_2(G(t)) - log D_3(t)
+            loss_d = (self._ternary_ce(fake_s.detach(), FAKE_SOURCE)
+                      + self._ternary_ce(fake_t.detach(), FAKE_TARGET)
+                      + self._ternary_ce(xt, REAL_TARGET))
+            self.update(self.opt_d, loss_d)
+            logs["loss_d"] = loss_d.item()
+        terms = self._g_terms(xs, xt, fake_s, fake_t)
+        if c.use_discriminator:
+            self.requires_grad(self.D, flag=False)  # G's step must not leave grads in D
+            # L_GANG = -log D_3(G(s)) - log D_3(G(t))
+            terms["loss_adv"] = (self._ternary_ce(fake_s, REAL_TARGET)
+                                 + self._ternary_ce(fake_t, REAL_TARGET))
+            self.requires_grad(self.D, flag=True)
+        self.update(self.opt_g, self._weighted(terms))
+        return logs | {k: v.item() for k, v in terms.items()}
+
+    def _step_binary(self, xs: Tensor, xt: Tensor) -> dict[str, float]:
+        """The reference code: a source phase (D: G(s) is fake; G: fool D + L_CONST), then a target
+        phase (D: t real, G(t) fake; G: fool D + L_TID), several updates each on the same batch."""
+        c, k, logs = self.cfg, self.cfg.gan_loss, {}
+        for domain, x in (("source", xs), ("target", xt)):
+            d_steps = c.d_steps_source if domain == "source" else c.d_steps_target
+            g_steps = c.g_steps_source if domain == "source" else c.g_steps_target
+            for _ in range(d_steps):
+                with torch.no_grad():
+                    fake = self.G(x)
+                fake_logits = self._d_out(fake)  # (B, 1)
+                loss_d = gan_d_fake(fake_logits, k)
+                if domain == "target":  # the source phase has no real images: only the fake half
+                    loss_d = loss_d + gan_d_real(self._d_out(x), k)
+                self.update(self.opt_d, loss_d)
+                logs[f"loss_d_{domain}"] = loss_d.item()
+            for _ in range(g_steps):
+                fake = self.G(x)
+                if domain == "source":
+                    terms = self._g_terms(x, None, fake, None)
+                else:
+                    terms = self._g_terms(None, x, None, fake)
+                self.requires_grad(self.D, flag=False)
+                terms["loss_adv"] = gan_g(self._d_out(fake), k)
+                self.requires_grad(self.D, flag=True)
+                self.update(self.opt_g, self._weighted(terms))
+            logs |= {f"{n}_{domain}" if n in ("loss_adv", "loss_tv") else n: v.item()
+                     for n, v in terms.items()}
+        return logs
+
+    def _finetune_f(self, xs: Tensor, labels: Tensor) -> float:
+        """Reference-code option: keep f a good source classifier (source labels only)."""
+        self.f.train()
+        loss = F.cross_entropy(self.f.logits(xs), labels)
+        self.update(self.opt_f, loss)
+        self.f.eval()
+        return loss.item()
+
+    # ------------------------------------------------------------------ phase 1: f
+    def setup(self, data: Any) -> None:
+        """Pretrain f as a source classifier (deterministic; cached by content hash)."""
+        if self.spec.num_classes_a <= 0:
+            raise ConfigError("dtn: domain a needs class labels to pretrain f, its classifier")
+        x, y = data.train_a.tensors()
+        x, y = x[: data.n_train_a], y[: data.n_train_a]  # the validation tail stays unseen
+        self.load_or_train_f(x, y)
+
+    def _f_key(self, x: Tensor, y: Tensor) -> str:
+        c = self.cfg
+        h = hashlib.sha256()
+        h.update(x.numpy().tobytes())
+        h.update(y.numpy().tobytes())
+        h.update(json.dumps({
+            "v": F_VERSION, "spec": self.spec.to_dict(), "width": c.width_f, "feat": c.feat_dim,
+            "steps": c.f_steps, "batch": c.f_batch, "lr": c.f_lr, "aug": c.f_augment,
+            "seed": c.f_seed,
+        }, sort_keys=True).encode())
+        return h.hexdigest()[:24]
+
+    def load_or_train_f(self, x: Tensor, y: Tensor) -> Path:
+        """Load f from the cache, or train it on (N, C, 32, 32) source images and labels (N,)."""
+        path = cache_dir("dtn") / f"f-{self._f_key(x, y)}.safetensors"
+        if path.is_file():
+            self.f.load_state_dict(load_file(str(path)))
+        else:
+            device = next(self.f.parameters()).device
+            state = train_f(x, y, self.spec, self.cfg)
+            self.f.load_state_dict(state)
+            self.f.to(device)
+            tmp = path.with_name(f".{path.name}.tmp")
+            save_file({k: v.contiguous() for k, v in state.items()}, str(tmp))
+            tmp.replace(path)  # atomic: a killed run never leaves a half-written f
+        self.requires_grad(self.f, flag=self.cfg.finetune_f)
+        self.f.eval()
+        return path
+
+    @torch.no_grad()
+    def f_accuracy(self, x: Tensor, y: Tensor, batch_size: int = 500) -> float:
+        """f's class accuracy on (N, C, 32, 32) images: a diagnostic of its reach, never a loss."""
+        self.f.eval()
+        device = next(self.f.parameters()).device
+        hits = sum(
+            int((self.f.logits(x[i : i + batch_size].to(device)).argmax(1).cpu()
+                 == y[i : i + batch_size]).sum())
+            for i in range(0, len(x), batch_size)
+        )
+        return hits / len(x)
+
+
+def train_f(x: Tensor, y: Tensor, spec: DataSpec, cfg: DTN.Config) -> dict[str, Tensor]:
+    """Train f as a classifier of labelled source images; returns its CPU state_dict.
+
+    Seeded init, data order and augmentation inside `fork_rng`: f is a pure function of its data
+    and hyper-parameters (that is what makes the content-hash cache valid), and the caller's RNG
+    stream is left as it was.
+    """
+    with torch.random.fork_rng():
+        torch.manual_seed(cfg.f_seed)
+        gen = torch.Generator().manual_seed(cfg.f_seed)
+        net = FeatureNet(spec.channels, cfg.width_f, cfg.feat_dim, max(spec.num_classes_a, 1))
+        init_weights(net)
+        opt = torch.optim.AdamW(net.parameters(), cfg.f_lr, weight_decay=1e-4)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.f_lr, total_steps=cfg.f_steps)
+        net.train()
+        for _ in range(cfg.f_steps):
+            idx = torch.randint(0, len(x), (cfg.f_batch,), generator=gen)
+            xb = augment_source(x[idx], cfg.f_augment, gen) if cfg.f_augment else x[idx]
+            loss = F.cross_entropy(net.logits(xb), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+    return {k: v.detach().cpu() for k, v in net.state_dict().items()}
+

@@ -1,0 +1,231 @@
+"""The DiscoGAN toy experiment (Kim et al. 2017, Fig. 4): mode collapse of the three models.
+
+For each geometry (recipe) x variant (gan, gan_recon, discogan) x seed, trains the recipe through
+the real Trainer on one CPU thread and records, on the test A points, the B modes covered and the
+distinct B modes the A modes land in (both of 10), plus wall time. Writes
+`benchmarks/results/toy.json` (rewritten after every run, so an interrupted benchmark keeps what it
+finished) and `benchmarks/results/toy_landscapes.png`: one row per geometry, the untrained model
+(the paper's panel a) and the three variants of the first seed (panels b-d), each over D_b.
+
+    python benchmarks/bench_toy.py                      # line, circle, paper; 3 seeds; 10k steps
+    python benchmarks/bench_toy.py --geometries line --seeds 0 --steps 2000   # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from xdomain.config import load_config
+from xdomain.datamodule import build_data
+from xdomain.train import Trainer, build_method
+
+OUT = Path(__file__).parent / "results"
+VARIANTS = ("gan", "gan_recon", "discogan")
+GEOMETRIES = {  # name -> recipe
+    "line": "discogan-toy-line",
+    "circle": "discogan-toy-circle",
+    "paper": "discogan-toy",
+}
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+    }
+
+
+def commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parent,
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def panel(method: Any, data: Any) -> dict[str, torch.Tensor]:
+    """What one landscape panel needs, taken while the trained method is still in memory."""
+    fixed = data.fixed()
+    return {
+        "fake_b": method.translate(fixed["a"]).cpu(),
+        "a_label": fixed["a_label"],
+        "real_b": fixed["b"],
+        "method": method,
+    }
+
+
+def run_one(recipe: str, variant: str, seed: int, steps: int, root: Path) -> tuple[dict, dict]:
+    overrides = [
+        f"model.variant={variant}",
+        f"seed={seed}",
+        f"train.steps={steps}",
+        "train.threads=1",
+        "train.progress=false",
+        f"eval.every={steps}",
+        f"train.sample_every={steps}",
+        f"train.ckpt_every={steps}",
+        "train.log_every=100",
+    ]
+    cfg = load_config(recipe, overrides)
+    out = root / f"{recipe}-{variant}-s{seed}"
+    t0 = time.perf_counter()
+    trainer = Trainer(cfg, out)
+    final = trainer.fit()
+    wall = time.perf_counter() - t0
+    record = {
+        "recipe": recipe,
+        "variant": variant,
+        "seed": seed,
+        "steps": steps,
+        "data_a": cfg.data.a,
+        "data_b": cfg.data.b,
+        "wall_s": round(wall, 1),
+        **{k: v for k, v in final.items() if k != "step"},
+    }
+    return record, panel(trainer.method, trainer.data)
+
+
+def initial_panel(recipe: str, seed: int) -> dict[str, torch.Tensor]:
+    """The untrained model: every variant starts from these weights (the paper's panel a)."""
+    cfg = load_config(recipe, [f"seed={seed}"])
+    data = build_data(cfg.data)
+    return panel(build_method(cfg, data), data)
+
+
+def draw(panels: dict[tuple[str, str], dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from xdomain.metrics.toy import plot_landscape
+
+    rows = [g for g in GEOMETRIES if any(k[0] == g for k in panels)]
+    cols = ["initial", *VARIANTS]
+    titles = {
+        "initial": "(a) initial",
+        "gan": "(b) GAN",
+        "gan_recon": "(c) GAN + recon",
+        "discogan": "(d) DiscoGAN",
+    }
+    fig, axes = plt.subplots(
+        len(rows), len(cols), figsize=(3.2 * len(cols), 3.2 * len(rows)), squeeze=False, dpi=90
+    )
+    image = None
+    for i, g in enumerate(rows):
+        for j, c in enumerate(cols):
+            ax = axes[i][j]
+            p = panels.get((g, c))
+            if p is None:
+                ax.axis("off")
+                continue
+            image = plot_landscape(
+                ax,
+                p["method"].score_b,
+                p["fake_b"],
+                p["a_label"],
+                p["real_b"],
+                title=f"{g}: {titles[c]} {p.get('note', '')}",
+                extent=2.8,
+            )
+    if image is not None:
+        fig.colorbar(image, ax=axes, fraction=0.02, pad=0.01, label="D_b(x) (probability real)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--geometries", nargs="+", default=list(GEOMETRIES), choices=list(GEOMETRIES))
+    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    ap.add_argument("--steps", type=int, default=10_000)
+    ap.add_argument("--paper-seeds", nargs="+", type=int, default=[0, 1, 2])
+    ap.add_argument(
+        "--paper-steps",
+        type=int,
+        default=10_000,
+        help="steps for the paper geometry (the paper trains 40k; ~4x the time)",
+    )
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args()
+    torch.set_num_threads(1)  # the machine is shared; the toy's MLPs gain nothing from more
+    root = Path(tempfile.mkdtemp(prefix="bench_toy_"))
+    result: dict[str, Any] = {
+        "commit": commit(),
+        "machine": machine(),
+        "steps": args.steps,
+        "metric_notes": "modes_covered: B modes with >= 1% of translated "
+        "test points (of 10); modes_distinct: distinct B modes among the A "
+        "modes' majority landings (of 10); landing = nearest B centre "
+        "within 3 sigma",
+        "runs": [],
+    }
+    panels: dict[tuple[str, str], dict] = {}
+    try:
+        for g in args.geometries:
+            recipe = GEOMETRIES[g]
+            seeds = args.paper_seeds if g == "paper" else args.seeds
+            steps = args.paper_steps if g == "paper" else args.steps
+            panels[(g, "initial")] = initial_panel(recipe, seeds[0])
+            for seed in seeds:
+                for v in args.variants:
+                    record, p = run_one(recipe, v, seed, steps, root)
+                    record["geometry"] = g
+                    result["runs"].append(record)
+                    print(json.dumps(record), flush=True)
+                    if seed == seeds[0]:
+                        p["note"] = (
+                            f"\n{record['modes_distinct']:.0f} distinct, "
+                            f"{record['modes_covered']:.0f} covered"
+                        )
+                        panels[(g, v)] = p
+                    result["summary"] = summarise(result["runs"])
+                    args.out.mkdir(parents=True, exist_ok=True)
+                    (args.out / "toy.json").write_text(json.dumps(result, indent=1))
+                draw(panels, args.out / "toy_landscapes.png")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    for row in result["summary"]:
+        print(row)
+
+
+def summarise(runs: list[dict]) -> list[dict]:
+    """Mean over seeds and per-seed lists, per (geometry, variant)."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in runs:
+        groups.setdefault((r["geometry"], r["variant"]), []).append(r)
+    out = []
+    for (g, v), rs in groups.items():
+        row: dict[str, Any] = {"geometry": g, "variant": v, "seeds": [r["seed"] for r in rs]}
+        for k in ("modes_covered", "modes_distinct", "on_mode_frac", "mode_purity", "wall_s"):
+            vals = [r[k] for r in rs]
+            row[f"{k}_mean"] = round(sum(vals) / len(vals), 3)
+            row[k] = vals
+        out.append(row)
+    return out
+
+
+if __name__ == "__main__":
+    main()

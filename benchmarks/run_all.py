@@ -1,0 +1,116 @@
+"""`make bench`: run every benchmark, then write benchmarks/RESULTS.md from their JSON results.
+
+    python benchmarks/run_all.py            # run all, then render
+    python benchmarks/run_all.py --render   # only re-render RESULTS.md from results/*.json
+
+Every number in RESULTS.md comes from a results/*.json file a benchmark wrote; each section
+names the commit, machine and wall time of the measurement it shows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).parent
+RESULTS = HERE / "results"
+BENCHES = ["bench_speed.py", "bench_toy.py", "bench_dtn.py"]
+
+
+def _load(name: str) -> dict | None:
+    path = RESULTS / name
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _machine(m: object) -> str:
+    if isinstance(m, dict):
+        return f"{m.get('processor', '')} x{m.get('cpu_count', '?')}, {m.get('threads', '?')} thread(s), torch {m.get('torch', '?')}"
+    return str(m)
+
+
+def _speed(d: dict) -> list[str]:
+    out = [
+        "## Training speed (iterations/s, `train_step` only)",
+        f"commit {d['commit']}, {d['machine']}, {d['threads']} thread(s), {d['steps']} timed steps",
+        "",
+        "| recipe | method | fp32 it/s | bf16 it/s | bf16 speed-up |",
+        "| --- | --- | ---: | ---: | ---: |",
+    ]
+    for r in d["rows"]:
+        out.append(f"| {r['recipe']} | {r['method']} | {r['fp32']:.2f} | {r['bf16']:.2f} |"
+                   f" {r['bf16_speedup']:.2f}x |")
+    return out
+
+
+def _toy(d: dict) -> list[str]:
+    out = [
+        "## DiscoGAN toy experiment (modes of B, of 10)",
+        f"commit {d['commit']}, {_machine(d['machine'])}, {d['steps']} iterations per run",
+        "",
+        d.get("metric_notes", ""),
+        "",
+        "| geometry | variant | seeds | B modes covered (mean; per seed) |"
+        " distinct B modes of A's modes (mean; per seed) | wall s / run |",
+        "| --- | --- | --- | --- | --- | ---: |",
+    ]
+    for s in d["summary"]:
+        cov = ", ".join(f"{v:g}" for v in s["modes_covered"])
+        dis = ", ".join(f"{v:g}" for v in s["modes_distinct"])
+        out.append(
+            f"| {s['geometry']} | {s['variant']} | {len(s['seeds'])} |"
+            f" {s['modes_covered_mean']:.1f}; {cov} | {s['modes_distinct_mean']:.1f}; {dis} |"
+            f" {s['wall_s_mean']:.0f} |"
+        )
+    if (RESULTS / "toy_landscapes.png").is_file():
+        out += ["", "![D_b landscapes](results/toy_landscapes.png)"]
+    return out
+
+
+def _generic(title: str, d: dict) -> list[str]:
+    """Sections whose JSON carries its own `markdown` lines, else a dump of its scalars."""
+    if "markdown" in d:
+        return [f"## {title}", *d["markdown"]]
+    out = [f"## {title}", "", "```json", json.dumps(d, indent=1)[:6000], "```"]
+    return out
+
+
+def render() -> Path:
+    lines = [
+        "# Benchmark results",
+        "",
+        "Written by `make bench` (`benchmarks/run_all.py`) from `benchmarks/results/*.json`;",
+        "do not edit by hand. Each section names the commit and machine it was measured on.",
+        "",
+    ]
+    dtn = _load("dtn.json")
+    if dtn:
+        lines += _generic("DTN: printed -> handwritten digits", dtn) + [""]
+        if (RESULTS / "dtn_curve.png").is_file():
+            lines += ["![DTN accuracy vs time](results/dtn_curve.png)", ""]
+    toy = _load("toy.json")
+    if toy:
+        lines += _toy(toy) + [""]
+    speed = _load("speed.json")
+    if speed:
+        lines += _speed(speed) + [""]
+    path = HERE / "RESULTS.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--render", action="store_true", help="only render RESULTS.md")
+    args = p.parse_args()
+    if not args.render:
+        for bench in BENCHES:
+            print(f"== {bench}", flush=True)
+            subprocess.run([sys.executable, str(HERE / bench)], check=True)
+    print(f"wrote {render()}")
+
+
+if __name__ == "__main__":
+    main()
