@@ -57,13 +57,22 @@ def main() -> None:
         row["bf16_speedup"] = row["bf16"] / row["fp32"]
         print(f"{recipe:<28} fp32 {row['fp32']:8.2f} it/s   bf16 {row['bf16']:8.2f} it/s")
         rows.append(row)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
     OUT.mkdir(exist_ok=True)
-    (OUT / "speed.json").write_text(json.dumps({
-        "commit": commit, "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
-        "threads": torch.get_num_threads(), "steps": args.steps, "rows": rows,
-    }, indent=1))
+    (OUT / "speed.json").write_text(
+        json.dumps(
+            {
+                "commit": commit,
+                "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+                "threads": torch.get_num_threads(),
+                "steps": args.steps,
+                "rows": rows,
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

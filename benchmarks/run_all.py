@@ -27,7 +27,8 @@ def _load(name: str) -> dict | None:
 
 def _machine(m: object) -> str:
     if isinstance(m, dict):
-        return f"{m.get('processor', '')} x{m.get('cpu_count', '?')}, {m.get('threads', '?')} thread(s), torch {m.get('torch', '?')}"
+        cpu, n = m.get("processor", ""), m.get("cpu_count", "?")
+        return f"{cpu} x{n}, {m.get('threads', '?')} thread(s), torch {m.get('torch', '?')}"
     return str(m)
 
 
@@ -40,8 +41,10 @@ def _speed(d: dict) -> list[str]:
         "| --- | --- | ---: | ---: | ---: |",
     ]
     for r in d["rows"]:
-        out.append(f"| {r['recipe']} | {r['method']} | {r['fp32']:.2f} | {r['bf16']:.2f} |"
-                   f" {r['bf16_speedup']:.2f}x |")
+        out.append(
+            f"| {r['recipe']} | {r['method']} | {r['fp32']:.2f} | {r['bf16']:.2f} |"
+            f" {r['bf16_speedup']:.2f}x |"
+        )
     return out
 
 
@@ -87,15 +90,15 @@ def render() -> Path:
     ]
     dtn = _load("dtn.json")
     if dtn:
-        lines += _generic("DTN: printed -> handwritten digits", dtn) + [""]
+        lines += [*_generic("DTN: printed -> handwritten digits", dtn), ""]
         if (RESULTS / "dtn_curve.png").is_file():
             lines += ["![DTN accuracy vs time](results/dtn_curve.png)", ""]
     toy = _load("toy.json")
     if toy:
-        lines += _toy(toy) + [""]
+        lines += [*_toy(toy), ""]
     speed = _load("speed.json")
     if speed:
-        lines += _speed(speed) + [""]
+        lines += [*_speed(speed), ""]
     path = HERE / "RESULTS.md"
     path.write_text("\n".join(lines))
     return path

@@ -16,8 +16,9 @@ from xdomain.errors import CheckpointError
 def _save(root, step, keep_last=2, **state):
     model = {"w": torch.arange(6.0).view(2, 3)}
     tensors, rng_meta = ckpt.rng_state()
-    return ckpt.save_checkpoint(root, step, model, tensors, {"rng": rng_meta, **state},
-                                keep_last=keep_last)
+    return ckpt.save_checkpoint(
+        root, step, model, tensors, {"rng": rng_meta, **state}, keep_last=keep_last
+    )
 
 
 def test_round_trip_and_latest(tmp_path):
@@ -26,7 +27,7 @@ def test_round_trip_and_latest(tmp_path):
         _save(root, step)
     assert (root / "latest").read_text().strip() == "step-0000030"
     assert sorted(p.name for p in root.glob("step-*")) == ["step-0000020", "step-0000030"]
-    path, state, model, train = ckpt.load_checkpoint(tmp_path)  # a run dir resolves to latest
+    path, state, model, _train = ckpt.load_checkpoint(tmp_path)  # a run dir resolves to latest
     assert path.name == "step-0000030" and state["step"] == 30
     assert torch.equal(model["w"], torch.arange(6.0).view(2, 3))
 
@@ -64,7 +65,7 @@ def test_leftover_temp_dir_from_a_kill_is_ignored(tmp_path):
     root = tmp_path / "checkpoints"
     _save(root, 5)
     (root / ".tmp-step-0000010-999").mkdir()  # what a SIGKILL mid-save leaves
-    path, state, _, _ = ckpt.load_checkpoint(root)
+    _path, state, _, _ = ckpt.load_checkpoint(root)
     assert state["step"] == 5
 
 
@@ -73,7 +74,7 @@ def test_truncated_weights_give_a_clear_error(tmp_path):
     path = _save(root, 5)
     f = path / "model.safetensors"
     f.write_bytes(f.read_bytes()[:-7])
-    with pytest.raises(CheckpointError, match="model.safetensors' is truncated or corrupt"):
+    with pytest.raises(CheckpointError, match=r"model\.safetensors' is truncated or corrupt"):
         ckpt.load_checkpoint(root)
 
 

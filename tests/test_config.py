@@ -58,13 +58,15 @@ def test_int_is_accepted_for_float_and_none_for_optional():
 
 
 def test_unknown_method_lists_methods():
-    with pytest.raises(ConfigError, match="valid methods: .*discogan.*dtn"):
+    with pytest.raises(ConfigError, match=r"valid methods: .*discogan.*dtn"):
         build_config({"method": "cyclegan2"})
 
 
 def test_overrides_parse_yaml_scalars_and_nest():
-    data = apply_overrides(base(), ["train.steps=12", "data.augment=true", "eval.select=val_acc",
-                                    "train.decay_start=null"])
+    data = apply_overrides(
+        base(),
+        ["train.steps=12", "data.augment=true", "eval.select=val_acc", "train.decay_start=null"],
+    )
     assert data["train"] == {"steps": 12, "decay_start": None}
     assert data["data"]["augment"] is True
     cfg = build_config(data)

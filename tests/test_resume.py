@@ -21,13 +21,25 @@ pytestmark = pytest.mark.slow
 # Small but real runs; the DTN one uses tiny widths and a small data cap.
 RUNS = {
     "discogan-toy": [
-        "train.steps=120", "train.ckpt_every=10", "train.sample_every=60", "eval.every=60",
-        "train.log_every=10", "train.progress=false",
+        "train.steps=120",
+        "train.ckpt_every=10",
+        "train.sample_every=60",
+        "eval.every=60",
+        "train.log_every=10",
+        "train.progress=false",
     ],
     "dtn-digits": [
-        "train.steps=40", "train.ckpt_every=4", "train.sample_every=20", "eval.every=20",
-        "train.log_every=4", "train.progress=false", "data.n_a=600", "data.batch_size=16",
-        "eval.n_test=64", "eval.select=val_acc", "eval.n_val=100",
+        "train.steps=40",
+        "train.ckpt_every=4",
+        "train.sample_every=20",
+        "eval.every=20",
+        "train.log_every=4",
+        "train.progress=false",
+        "data.n_a=600",
+        "data.batch_size=16",
+        "eval.n_test=64",
+        "eval.select=val_acc",
+        "eval.n_val=100",
     ],
 }
 
@@ -66,8 +78,9 @@ def test_sigkill_then_resume_is_bit_exact(recipe, tmp_path):
     subprocess.run(_cmd(recipe, ref, extra), env=env, check=True, capture_output=True, timeout=600)
 
     run = tmp_path / "killed"
-    proc = subprocess.Popen(_cmd(recipe, run, extra), env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        _cmd(recipe, run, extra), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     latest = run / "checkpoints" / "latest"
     deadline = time.time() + 300
     while not latest.exists() and proc.poll() is None and time.time() < deadline:
@@ -79,16 +92,20 @@ def test_sigkill_then_resume_is_bit_exact(recipe, tmp_path):
     killed_at = latest.read_text().strip()
     assert killed_at != f"step-{int(extra[0].split('=')[1]):07d}", "killed after the last step"
 
-    done = subprocess.run(_cmd(recipe, run, extra, resume=True), env=env, capture_output=True,
-                          text=True, timeout=600)
+    done = subprocess.run(
+        _cmd(recipe, run, extra, resume=True), env=env, capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     a, b = _final_weights(ref), _final_weights(run)
     assert a.keys() == b.keys()
     for k in a:
         assert a[k].equal(b[k]), f"{k} differs after resume from {killed_at}"
     # the metrics log has each step once, as if the run had never stopped
-    steps = [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines()
-             if json.loads(x)["kind"] == "train"]
+    steps = [
+        json.loads(x)["step"]
+        for x in (run / "metrics.jsonl").read_text().splitlines()
+        if json.loads(x)["kind"] == "train"
+    ]
     assert steps == sorted(set(steps))
 
 
@@ -96,17 +113,26 @@ def test_resume_without_checkpoint_and_rerun_into_existing_dir(tmp_path):
     extra = [*RUNS["discogan-toy"], "train.steps=10"]
     env = _env(tmp_path)
     run = tmp_path / "r"
-    r = subprocess.run(_cmd("discogan-toy", run, extra, resume=True), env=env,
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        _cmd("discogan-toy", run, extra, resume=True), env=env, capture_output=True, text=True
+    )
     assert r.returncode == 2 and "has no checkpoint yet" in r.stderr
     subprocess.run(_cmd("discogan-toy", run, extra), env=env, check=True, capture_output=True)
     r = subprocess.run(_cmd("discogan-toy", run, extra), env=env, capture_output=True, text=True)
     assert r.returncode == 2 and "already holds a run; pass --resume" in r.stderr
-    r = subprocess.run(_cmd("discogan-toy", run, [*extra, "data.batch_size=7"], resume=True),
-                       env=env, capture_output=True, text=True)
+    r = subprocess.run(
+        _cmd("discogan-toy", run, [*extra, "data.batch_size=7"], resume=True),
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2 and "config differs" in r.stderr and "data.batch_size" in r.stderr
     # extending a finished run is allowed: it continues from its last step
-    r = subprocess.run(_cmd("discogan-toy", run, [*extra, "train.steps=14"], resume=True),
-                       env=env, capture_output=True, text=True)
+    r = subprocess.run(
+        _cmd("discogan-toy", run, [*extra, "train.steps=14"], resume=True),
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr[-1500:]
     assert (run / "checkpoints" / "latest").read_text().strip() == "step-0000014"

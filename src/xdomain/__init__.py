@@ -1,7 +1,7 @@
 """xdomain: one toolkit for cross-domain image translation.
 
-    m = xdomain.load("runs/dtn-digits")       # a run, its checkpoints/ or one checkpoint dir
-    y = m.translate(x)                        # tensors in [-1, 1] or PIL images
+m = xdomain.load("runs/dtn-digits")       # a run, its checkpoints/ or one checkpoint dir
+y = m.translate(x)                        # tensors in [-1, 1] or PIL images
 """
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ def load(path: str | Path, *, device: str = "cpu") -> Method:
         cfg = build_config(state["config"], f"{ckpt / 'state.json'}")
         spec = DataSpec(**state["spec"])
     except (KeyError, TypeError) as e:
-        raise CheckpointError(f"'{ckpt / 'state.json'}' lacks a valid config or spec ({e})") from None
+        raise CheckpointError(
+            f"'{ckpt / 'state.json'}' lacks a valid config or spec ({e})"
+        ) from None
     method = METHODS[cfg.method](cfg.model, spec)
     missing, unexpected = method.load_state_dict(model_t, strict=False)
     if missing or unexpected:

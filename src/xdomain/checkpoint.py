@@ -204,7 +204,9 @@ def load_checkpoint(
     try:
         state = json.loads((ckpt / "state.json").read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"'{ckpt / 'state.json'}' is corrupt ({e}); use another step") from None
+        raise CheckpointError(
+            f"'{ckpt / 'state.json'}' is corrupt ({e}); use another step"
+        ) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(
             f"'{ckpt}' is not an xdomain checkpoint (format {state.get('format')!r}"

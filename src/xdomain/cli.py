@@ -77,12 +77,16 @@ def _cmd_translate(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     names: dict[str, int] = {}
     kwargs = {"target": args.target} if args.target else {}
-    for i in tqdm(range(0, len(files), args.batch_size), desc="translate", unit="batch",
-                  disable=len(files) <= args.batch_size):
+    for i in tqdm(
+        range(0, len(files), args.batch_size),
+        desc="translate",
+        unit="batch",
+        disable=len(files) <= args.batch_size,
+    ):
         chunk = files[i : i + args.batch_size]
-        x = torch.stack([
-            pil_to_tensor(read_image(f, max_pixels=args.max_pixels), method.spec) for f in chunk
-        ])
+        x = torch.stack(
+            [pil_to_tensor(read_image(f, max_pixels=args.max_pixels), method.spec) for f in chunk]
+        )
         y = method.translate(x, **kwargs)
         for f, t in zip(chunk, y, strict=True):
             stem = f.stem
@@ -125,12 +129,16 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
     if not args.source:
         print("embedded sources: " + ", ".join(EMBEDDED) + ", toy-gmm:<geometry>")
-        print("folders: a folder of images per domain, or data.root=DIR with trainA/ trainB/"
-              " testA/ testB/")
+        print(
+            "folders: a folder of images per domain, or data.root=DIR with trainA/ trainB/"
+            " testA/ testB/"
+        )
         return 0
     ds = load_domain(args.source, args.split, on_bad_file=args.on_bad_file)
-    print(f"{args.source} [{args.split}]: {len(ds)} images, {ds.channels}x{ds.image_size}px,"
-          f" {ds.num_classes or 'no'} classes, {len(ds.skipped)} skipped")
+    print(
+        f"{args.source} [{args.split}]: {len(ds)} images, {ds.channels}x{ds.image_size}px,"
+        f" {ds.num_classes or 'no'} classes, {len(ds.skipped)} skipped"
+    )
     for f in ds.skipped:
         print(f"  skipped: {f}")
     if args.grid:
@@ -138,8 +146,10 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
         from xdomain.report import save_grid
 
-        rows = [torch.stack([ds[i][0] for i in range(r * 10, min(len(ds), r * 10 + 10))])
-                for r in range(min(8, len(ds) // 10))]
+        rows = [
+            torch.stack([ds[i][0] for i in range(r * 10, min(len(ds), r * 10 + 10))])
+            for r in range(min(8, len(ds) // 10))
+        ]
         print(f"grid: {save_grid(rows, args.grid)}")
     return 0
 

@@ -1,9 +1,9 @@
 """Typed run configuration: nested dataclasses, strict YAML recipes and `a.b=value` overrides.
 
 A run config has four fixed sections (`data`, `train`, `eval` and the top-level scalars) plus
-`model`, whose dataclass is the chosen method's `Config` (its defaults are the paper's). Unknown keys
-and wrong types are errors that name the key and list the valid ones: a typo must never silently
-disable a loss term.
+`model`, whose dataclass is the chosen method's `Config` (its defaults are the paper's).
+Unknown keys and wrong types are errors that name the key and list the valid ones: a typo must
+never silently disable a loss term.
 """
 
 from __future__ import annotations
@@ -33,7 +33,9 @@ class DataConfig:
     image_size: int = 32
     channels: int = 3
     batch_size: int = 64
-    num_workers: int = 0  # DataLoader worker processes (folders benefit; embedded data is in memory)
+    num_workers: int = (
+        0  # DataLoader worker processes (folders benefit; embedded data is in memory)
+    )
     augment: bool = False  # random flip + crop for folder sources (reproducible per step)
     on_bad_file: Literal["error", "skip"] = "error"
     max_pixels: int = 50_000_000  # larger images are refused before decoding (decompression bombs)
@@ -47,7 +49,9 @@ class TrainConfig:
     """The loop: length, precision, schedule and how often to log, sample, evaluate and save."""
 
     steps: int = 10_000
-    decay_start: int | None = None  # lr constant until this step, then linear to 0 (papers' schedule)
+    decay_start: int | None = (
+        None  # lr constant until this step, then linear to 0 (papers' schedule)
+    )
     precision: Precision = "fp32"
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = 0  # torch intra-op threads on CPU (0: torch's default)
@@ -139,7 +143,9 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key:
-            raise ConfigError(f"override '{item}' is not of the form key=value (e.g. train.steps=100)")
+            raise ConfigError(
+                f"override '{item}' is not of the form key=value (e.g. train.steps=100)"
+            )
         value = yaml.safe_load(raw) if raw.strip() else ""
         node = data
         parts = key.split(".")
@@ -203,9 +209,8 @@ def _coerce(value: Any, tp: Any, key: str, where: str) -> Any:
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
-    elif tp is str:
-        if isinstance(value, str):
-            return value
+    elif tp is str and isinstance(value, str):
+        return value
     raise ConfigError(f"{where}: '{key}' must be {_type_name(tp)}, got {value!r}")
 
 
@@ -257,8 +262,10 @@ def validate(cfg: RunConfig, where: str) -> None:
             cfg.train.decay_start is None or 0 <= cfg.train.decay_start < cfg.train.steps,
             "train.decay_start must be in [0, train.steps)",
         ),
-        (min(cfg.train.log_every, cfg.train.sample_every, cfg.train.ckpt_every) > 0,
-         "train.log_every, sample_every and ckpt_every must be > 0"),
+        (
+            min(cfg.train.log_every, cfg.train.sample_every, cfg.train.ckpt_every) > 0,
+            "train.log_every, sample_every and ckpt_every must be > 0",
+        ),
         (cfg.eval.every > 0, "eval.every must be > 0"),
     ]
     for ok, msg in checks:

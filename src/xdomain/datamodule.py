@@ -30,8 +30,16 @@ class StepSampler(Sampler):
     """Yields, for step = start, start+1, ..., the list of (index, aug_seed) keys of one batch."""
 
     def __init__(
-        self, indices: int, batch_size: int, *, seed: int, domain: int, start_step: int = 0,
-        rank: int = 0, world: int = 1, aug_seeds: bool = True,
+        self,
+        indices: int,
+        batch_size: int,
+        *,
+        seed: int,
+        domain: int,
+        start_step: int = 0,
+        rank: int = 0,
+        world: int = 1,
+        aug_seeds: bool = True,
     ) -> None:
         self.n, self.batch_size, self.seed, self.domain = indices, batch_size, seed, domain
         # a source that never augments ignores the seed; skipping it saves a SeedSequence per item
@@ -98,21 +106,30 @@ class TwoDomainData:
         x, y = self.train_a.tensors()
         return x[self.n_train_a :], y[self.n_train_a :]
 
-    def stream(
-        self, *, start_step: int = 0, rank: int = 0, world: int = 1
-    ) -> Iterator[Batch]:
+    def stream(self, *, start_step: int = 0, rank: int = 0, world: int = 1) -> Iterator[Batch]:
         """Infinite batches {a, a_label, b, b_label} starting at `start_step`."""
         c = self.cfg
         loaders = []
         for domain, (ds, n) in enumerate(
             [(self.train_a, self.n_train_a), (self.train_b, len(self.train_b))]
         ):
-            sampler = StepSampler(n, c.batch_size, seed=c.seed, domain=domain,
-                                  start_step=start_step, rank=rank, world=world,
-                                  aug_seeds=bool(getattr(ds, "augment", True)))
+            sampler = StepSampler(
+                n,
+                c.batch_size,
+                seed=c.seed,
+                domain=domain,
+                start_step=start_step,
+                rank=rank,
+                world=world,
+                aug_seeds=bool(getattr(ds, "augment", True)),
+            )
             loaders.append(
-                DataLoader(_Head(ds, n), batch_sampler=sampler, num_workers=c.num_workers,
-                           persistent_workers=c.num_workers > 0)
+                DataLoader(
+                    _Head(ds, n),
+                    batch_sampler=sampler,
+                    num_workers=c.num_workers,
+                    persistent_workers=c.num_workers > 0,
+                )
             )
         for (xa, ya), (xb, yb) in zip(*loaders, strict=True):
             yield {"a": xa, "a_label": ya, "b": xb, "b_label": yb}
@@ -138,9 +155,15 @@ def _load(spec: str, split: str, cfg: DataConfig, n: int | None) -> Any:
     from xdomain.data import load_domain
 
     return load_domain(
-        spec, split, image_size=cfg.image_size, channels=cfg.channels, seed=cfg.seed,
-        on_bad_file=cfg.on_bad_file, max_pixels=cfg.max_pixels,
-        augment=cfg.augment and split == "train", n=n,
+        spec,
+        split,
+        image_size=cfg.image_size,
+        channels=cfg.channels,
+        seed=cfg.seed,
+        on_bad_file=cfg.on_bad_file,
+        max_pixels=cfg.max_pixels,
+        augment=cfg.augment and split == "train",
+        n=n,
     )
 
 
@@ -151,7 +174,10 @@ def build_data(cfg: DataConfig, *, n_val: int = 0) -> TwoDomainData:
 
         layout = folder_layout(cfg.root)
         a_train, b_train, a_test, b_test = (
-            layout["trainA"], layout["trainB"], layout["testA"], layout["testB"]
+            layout["trainA"],
+            layout["trainB"],
+            layout["testA"],
+            layout["testB"],
         )
     else:
         a_train = a_test = cfg.a

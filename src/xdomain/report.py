@@ -61,8 +61,14 @@ def _plot_png(records: list[dict[str, Any]], kind: str, title: str) -> str | Non
     import matplotlib.pyplot as plt
 
     rows = [r for r in records if r.get("kind") == kind]
-    keys = sorted({k for r in rows for k, v in r.items()
-                   if isinstance(v, (int, float)) and k not in ("step", "time", "it_per_s")})
+    keys = sorted(
+        {
+            k
+            for r in rows
+            for k, v in r.items()
+            if isinstance(v, (int, float)) and k not in ("step", "time", "it_per_s")
+        }
+    )
     if not rows or not keys:
         return None
     cols = min(4, len(keys))
@@ -73,7 +79,7 @@ def _plot_png(records: list[dict[str, Any]], kind: str, title: str) -> str | Non
         ax.plot([p[0] for p in pts], [p[1] for p in pts], lw=1)
         ax.set_title(k, fontsize=9)
         ax.tick_params(labelsize=7)
-    for ax in list(axes.flat)[len(keys):]:
+    for ax in list(axes.flat)[len(keys) :]:
         ax.axis("off")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
@@ -98,15 +104,18 @@ def write_report(run: str | Path) -> Path:
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>xdomain report</title>",
         "<style>body{font-family:sans-serif;margin:2em;max-width:1100px}"
-        "td,th{padding:2px 10px;text-align:left}img{image-rendering:pixelated}</style></head><body>",
+        "td,th{padding:2px 10px;text-align:left}img{image-rendering:pixelated}</style>"
+        "</head><body>",
         f"<h1>xdomain run: {html.escape(run.name)}</h1>",
     ]
     if final:
         parts.append("<h2>Final metrics</h2><table>")
         for k, v in final.items():
-            parts.append(f"<tr><th>{html.escape(k)}</th><td>{v:.4g}</td></tr>"
-                         if isinstance(v, float) else
-                         f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>")
+            parts.append(
+                f"<tr><th>{html.escape(k)}</th><td>{v:.4g}</td></tr>"
+                if isinstance(v, float)
+                else f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
+            )
         parts.append("</table>")
     for kind, title in (("eval", "Evaluation"), ("train", "Training losses")):
         png = _plot_png(records, kind, title)

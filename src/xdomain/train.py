@@ -37,8 +37,10 @@ def _config_diff(saved: Any, now: Any, prefix: str = "") -> str | None:
     key = prefix[:-1]
     if key in RESUMABLE_CHANGES:
         return None
-    norm = (lambda v: list(v) if isinstance(v, tuple) else v)
-    return None if norm(saved) == norm(now) else key
+    same = (list(saved) if isinstance(saved, tuple) else saved) == (
+        list(now) if isinstance(now, tuple) else now
+    )
+    return None if same else key
 
 
 def make_accelerator(cfg: RunConfig) -> Any:
@@ -88,7 +90,9 @@ class Trainer:
         self.method.setup(self.data)
         self.optims = self.method.optimizers()
         self.scheds = {
-            k: torch.optim.lr_scheduler.LambdaLR(o, lr_lambda(cfg.train.steps, cfg.train.decay_start))
+            k: torch.optim.lr_scheduler.LambdaLR(
+                o, lr_lambda(cfg.train.steps, cfg.train.decay_start)
+            )
             for k, o in self.optims.items()
         }
         self.step = 0
@@ -118,7 +122,8 @@ class Trainer:
                     )
         elif has_ckpt:
             raise XDomainError(
-                f"'{self.out}' already holds a run; pass --resume to continue it or choose another --out"
+                f"'{self.out}' already holds a run; pass --resume to continue it"
+                " or choose another --out"
             )
         if self.main:
             self.out.mkdir(parents=True, exist_ok=True)
@@ -151,8 +156,13 @@ class Trainer:
             return
         tensors, state = self._state()
         ckpt.save_checkpoint(
-            self.ckpt_root, self.step, self.method.state_dict(), tensors, state,
-            keep_last=self.cfg.train.keep_last, name=name,
+            self.ckpt_root,
+            self.step,
+            self.method.state_dict(),
+            tensors,
+            state,
+            keep_last=self.cfg.train.keep_last,
+            name=name,
         )
 
     def _load_latest(self) -> None:
@@ -228,8 +238,14 @@ class Trainer:
             start_step=self.step, rank=self.acc.process_index, world=self.acc.num_processes
         )
         fixed = {k: v.to(self.acc.device) for k, v in self.data.fixed().items()}
-        bar = tqdm(total=t.steps, initial=self.step, disable=not (t.progress and self.main),
-                   desc=f"{cfg.method}", unit="it", dynamic_ncols=True)
+        bar = tqdm(
+            total=t.steps,
+            initial=self.step,
+            disable=not (t.progress and self.main),
+            desc=f"{cfg.method}",
+            unit="it",
+            dynamic_ncols=True,
+        )
         self.method.train()
         t0, step0 = time.perf_counter(), self.step
         try:
@@ -248,15 +264,19 @@ class Trainer:
                     bar.set_postfix({k: f"{v:.3g}" for k, v in list(logs.items())[:4]})
                 if self.main and (self.step % t.sample_every == 0 or self.step == t.steps):
                     with torch.random.fork_rng():
-                        self.method.visualize(fixed, self.out / "samples" / f"step-{self.step:07d}.png")
+                        self.method.visualize(
+                            fixed, self.out / "samples" / f"step-{self.step:07d}.png"
+                        )
                     self.method.train()
                 if self.step % cfg.eval.every == 0 or self.step == t.steps:
                     metrics = self.evaluate()
                     self.method.train()
                     if self.main:
                         self.log({"step": self.step, "kind": "eval", **metrics})
-                        bar.write(f"step {self.step}: " + ", ".join(
-                            f"{k}={v:.4g}" for k, v in metrics.items()))
+                        bar.write(
+                            f"step {self.step}: "
+                            + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items())
+                        )
                     self._maybe_best(metrics)
                 if self.step % t.ckpt_every == 0 or self.step == t.steps:
                     self.save()

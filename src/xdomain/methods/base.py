@@ -112,7 +112,8 @@ class Method(nn.Module):
         acc.backward(loss, retain_graph=retain_graph)
         if acc.num_processes > 1:
             plist = (
-                list(params) if params is not None
+                list(params)
+                if params is not None
                 else [p for g in opt.param_groups for p in g["params"]]
             )
             grads = [p.grad for p in plist if p.grad is not None]
@@ -138,9 +139,7 @@ class Method(nn.Module):
 
     # ------------------------------------------------------------------ inference
     @torch.no_grad()
-    def translate(
-        self, x: Any, *, target: Any = None, z: Any = None, alpha: Any = None
-    ) -> Any:
+    def translate(self, x: Any, *, target: Any = None, z: Any = None, alpha: Any = None) -> Any:
         """Translate tensors in [-1, 1] ((C,H,W) or (B,C,H,W)) or PIL images (one or a list).
 
         Returns the same kind it was given. `target`, `z` and `alpha` are accepted only by methods
@@ -184,8 +183,10 @@ def pil_to_tensor(image: Any, spec: DataSpec) -> Tensor:
     image = convert_image(image, spec.channels)
     w, h = image.size
     s = spec.image_size / min(w, h)
-    image = image.resize((max(spec.image_size, round(w * s)), max(spec.image_size, round(h * s))),
-                         Image.Resampling.BICUBIC)
+    image = image.resize(
+        (max(spec.image_size, round(w * s)), max(spec.image_size, round(h * s))),
+        Image.Resampling.BICUBIC,
+    )
     w, h = image.size
     left, top = (w - spec.image_size) // 2, (h - spec.image_size) // 2
     image = image.crop((left, top, left + spec.image_size, top + spec.image_size))
