@@ -63,10 +63,7 @@ def _final_weights(run: Path) -> dict:
 
 def _tiny(recipe: str) -> list[str]:
     if recipe == "dtn-digits":
-        from xdomain.config import load_config
-
-        model = load_config(recipe).model
-        return [f"model.{k}=8" for k in ("g_width", "d_width", "f_width") if hasattr(model, k)]
+        return [*(f"model.{k}=8" for k in ("width_f", "width_g", "width_d")), "model.f_steps=30"]
     return []
 
 

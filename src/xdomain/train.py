@@ -58,6 +58,12 @@ def make_accelerator(cfg: RunConfig) -> Any:
     mp = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[t.precision]
     if t.threads > 0:
         torch.set_num_threads(t.threads)
+    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        # Accelerate keeps one state per process; a second run in the same process (the Python
+        # API, benchmarks comparing fp32 with bf16) may ask for another precision or device
+        from accelerate.state import AcceleratorState
+
+        AcceleratorState._reset_state(reset_partial_state=True)
     return Accelerator(cpu=on_cpu, mixed_precision=mp)
 
 
