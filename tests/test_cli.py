@@ -17,17 +17,33 @@ import xdomain
 from xdomain.errors import XDomainError
 
 TINY_DTN = [
-    "train.steps=6", "train.ckpt_every=3", "train.sample_every=3", "eval.every=3",
-    "train.log_every=2", "train.progress=false", "train.threads=1", "data.n_a=300",
-    "data.batch_size=8", "eval.n_test=40", "model.width_f=8", "model.width_g=8",
-    "model.width_d=8", "model.f_steps=20",
+    "train.steps=6",
+    "train.ckpt_every=3",
+    "train.sample_every=3",
+    "eval.every=3",
+    "train.log_every=2",
+    "train.progress=false",
+    "train.threads=1",
+    "data.n_a=300",
+    "data.batch_size=8",
+    "eval.n_test=40",
+    "model.width_f=8",
+    "model.width_g=8",
+    "model.width_d=8",
+    "model.f_steps=20",
 ]
 
 
 def xd(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    return subprocess.run([sys.executable, "-m", "xdomain.cli", *args], capture_output=True,
-                          text=True, env=env, cwd=cwd, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "xdomain.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=600,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -79,8 +95,16 @@ def test_translate_files_folders_and_globs(dtn_run, tmp_path):
     Image.fromarray(rng.integers(0, 255, (32, 32), dtype=np.uint8)).save(src / "sub" / "two.jpg")
     Image.fromarray(rng.integers(0, 255, (64, 64, 4), dtype=np.uint8)).save(src / "three.png")
     out = tmp_path / "out"
-    r = xd("translate", str(dtn_run), str(src / "sub"), str(src / "*.png"), "--out", str(out),
-           "--batch-size", "2")
+    r = xd(
+        "translate",
+        str(dtn_run),
+        str(src / "sub"),
+        str(src / "*.png"),
+        "--out",
+        str(out),
+        "--batch-size",
+        "2",
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     made = sorted(p.name for p in out.glob("*.png"))
     assert made == ["one.png", "three.png", "two.png"]
@@ -129,8 +153,15 @@ def test_bad_folder_data_error_names_the_file(tmp_path):
         for i in range(3):
             Image.fromarray(np.full((32, 32, 3), 40 * i, np.uint8)).save(tmp_path / d / f"{i}.png")
     (tmp_path / "a" / "broken.png").write_bytes(b"")
-    args = ["train", "dtn-digits", "--out", str(tmp_path / "run"), f"data.a={tmp_path / 'a'}",
-            f"data.b={tmp_path / 'b'}", "--dry-run"]
+    args = [
+        "train",
+        "dtn-digits",
+        "--out",
+        str(tmp_path / "run"),
+        f"data.a={tmp_path / 'a'}",
+        f"data.b={tmp_path / 'b'}",
+        "--dry-run",
+    ]
     assert xd(*args).returncode == 0  # the config is fine; the data is read when training
     r = xd(*args[:-1], "train.steps=1", "model.f_steps=1")
     assert r.returncode == 2 and "broken.png" in r.stderr and "on_bad_file=skip" in r.stderr

@@ -13,8 +13,15 @@ from xdomain.datamodule import StepSampler
 from xdomain.errors import ConfigError, NonFiniteLossError
 from xdomain.train import Trainer, lr_lambda
 
-TOY = ["train.steps=30", "train.ckpt_every=10", "train.sample_every=100", "eval.every=100",
-       "train.log_every=5", "train.progress=false", "train.threads=1"]
+TOY = [
+    "train.steps=30",
+    "train.ckpt_every=10",
+    "train.sample_every=100",
+    "eval.every=100",
+    "train.log_every=5",
+    "train.progress=false",
+    "train.threads=1",
+]
 
 
 def test_nan_loss_stops_with_message_and_keeps_last_good_checkpoint(tmp_path):
