@@ -1,5 +1,6 @@
-"""Multi-process training (torchrun; Accelerate picks up its process group): gradients are averaged across processes,
-so every process ends with bit-identical weights, and each took its own slice of the batch."""
+"""Multi-process training (torchrun; Accelerate picks up its process group): gradients are
+averaged across processes, so every process ends with bit-identical weights, and each process
+took its own slice of the batch."""
 
 from __future__ import annotations
 
