@@ -84,13 +84,13 @@ class FeatureNet(nn.Module):
 
 
 class Decoder(nn.Module):
-    """g: (B, feat_dim) -> (B, C, 32, 32) in [-1, 1]; transposed convs 1 -> 4 -> 8 -> 16 -> 32."""
+    """g: (B, in_dim) -> (B, C, 32, 32) in [-1, 1]; transposed convs 1 -> 4 -> 8 -> 16 -> 32."""
 
-    def __init__(self, feat_dim: int, width: int, channels: int) -> None:
+    def __init__(self, in_dim: int, width: int, channels: int) -> None:
         super().__init__()
         w = width
         self.net = nn.Sequential(
-            deconv_block(feat_dim, 4 * w, 4, 1, 0),  # (B, 4w, 4, 4)
+            deconv_block(in_dim, 4 * w, 4, 1, 0),  # (B, 4w, 4, 4)
             deconv_block(4 * w, 2 * w),  # (B, 2w, 8, 8)
             deconv_block(2 * w, w),  # (B, w, 16, 16)
             nn.ConvTranspose2d(w, channels, 4, 2, 1),  # (B, C, 32, 32)
@@ -232,6 +232,8 @@ class DTN(Method):
         f_augment: str = ""  # comma list of F_AUGMENTS
         f_seed: int = 0
         const_on: Literal["features", "logits"] = "features"
+        # what g decodes: f's features (paper), its class logits, or its class probabilities
+        g_input: Literal["features", "logits", "probs"] = "features"
         finetune_f: bool = False  # reference code: f keeps learning (its CE loss) during GAN
         lr_f: float = 1e-4
 
@@ -241,7 +243,8 @@ class DTN(Method):
             raise ConfigError("dtn: the networks are built for 32x32 images (data.image_size=32)")
         n_cls = max(spec.num_classes_a, 1)
         self.f = FeatureNet(spec.channels, cfg.width_f, cfg.feat_dim, n_cls)
-        self.g = Decoder(cfg.feat_dim, cfg.width_g, spec.channels)
+        g_in = cfg.feat_dim if cfg.g_input == "features" else n_cls
+        self.g = Decoder(g_in, cfg.width_g, spec.channels)
         n_out = 3 if cfg.discriminator == "ternary" else 1
         self.D = Discriminator(spec.channels, cfg.width_d, n_out, cfg.d_norm, cfg.d_sn)
         for net in (self.f, self.g, self.D):
@@ -270,7 +273,18 @@ class DTN(Method):
     # ------------------------------------------------------------------ G = g o f
     def G(self, x: Tensor) -> Tensor:
         """(B, C, 32, 32) -> (B, C, 32, 32): g(f(x))."""
-        return self.g(self.f(x))
+        return self.g(self.code(x))
+
+    def code(self, x: Tensor) -> Tensor:
+        """g's input from f: (B, feat_dim) features or (B, K) logits / class probabilities.
+
+        The narrower class-level codes make printed and handwritten digits land on the same
+        inputs of g, so a g trained on target images (L_TID) also draws for source images.
+        """
+        if self.cfg.g_input == "features":
+            return self.f(x)
+        logits = self.f.logits(x)
+        return logits if self.cfg.g_input == "logits" else logits.softmax(1)
 
     def f_const(self, x: Tensor) -> Tensor:
         """What L_CONST compares: f's features (paper) or its class logits."""
