@@ -25,6 +25,10 @@ Beyond the paper (each a config switch, off or neutral where the paper says noth
 - `d_augment`: DiffAugment of real and fake images before D, so that D cannot memorise the small
   target set; `d_sn`: spectral norm in D.
 - `finetune_f`: the reference code keeps training f during the GAN phase; the paper does not.
+- `g_input` / `const_on`: which of f's layers g decodes and L_CONST compares (the paper: f's
+  features). On the 1,400-image digit target, features let G satisfy f with adversarial textures;
+  class probabilities (bounded, shared by both domains) make g a class-to-handwriting decoder.
+- `g_norm`: batch norm in g sees one domain per forward pass; `none` keeps train and eval alike.
 """
 
 from __future__ import annotations
@@ -86,13 +90,13 @@ class FeatureNet(nn.Module):
 class Decoder(nn.Module):
     """g: (B, in_dim) -> (B, C, 32, 32) in [-1, 1]; transposed convs 1 -> 4 -> 8 -> 16 -> 32."""
 
-    def __init__(self, in_dim: int, width: int, channels: int) -> None:
+    def __init__(self, in_dim: int, width: int, channels: int, norm: str = "batch") -> None:
         super().__init__()
         w = width
         self.net = nn.Sequential(
-            deconv_block(in_dim, 4 * w, 4, 1, 0),  # (B, 4w, 4, 4)
-            deconv_block(4 * w, 2 * w),  # (B, 2w, 8, 8)
-            deconv_block(2 * w, w),  # (B, w, 16, 16)
+            deconv_block(in_dim, 4 * w, 4, 1, 0, norm=norm),  # (B, 4w, 4, 4)
+            deconv_block(4 * w, 2 * w, norm=norm),  # (B, 2w, 8, 8)
+            deconv_block(2 * w, w, norm=norm),  # (B, w, 16, 16)
             nn.ConvTranspose2d(w, channels, 4, 2, 1),  # (B, C, 32, 32)
             nn.Tanh(),
         )
@@ -221,6 +225,9 @@ class DTN(Method):
         lr_d: float = 3e-4
         beta1: float = 0.5
         beta2: float = 0.999
+        # batch norm in g sees one domain per forward pass, so its batch statistics differ
+        # between training (per domain) and inference (running mixture); `none` avoids that
+        g_norm: Literal["batch", "instance", "none"] = "batch"
         # D regularisation beyond the paper
         d_norm: Literal["batch", "instance", "none"] = "batch"
         d_sn: bool = False
@@ -231,7 +238,7 @@ class DTN(Method):
         f_lr: float = 1e-3
         f_augment: str = ""  # comma list of F_AUGMENTS
         f_seed: int = 0
-        const_on: Literal["features", "logits"] = "features"
+        const_on: Literal["features", "logits", "probs"] = "features"
         # what g decodes: f's features (paper), its class logits, or its class probabilities
         g_input: Literal["features", "logits", "probs"] = "features"
         finetune_f: bool = False  # reference code: f keeps learning (its CE loss) during GAN
@@ -244,7 +251,7 @@ class DTN(Method):
         n_cls = max(spec.num_classes_a, 1)
         self.f = FeatureNet(spec.channels, cfg.width_f, cfg.feat_dim, n_cls)
         g_in = cfg.feat_dim if cfg.g_input == "features" else n_cls
-        self.g = Decoder(g_in, cfg.width_g, spec.channels)
+        self.g = Decoder(g_in, cfg.width_g, spec.channels, cfg.g_norm)
         n_out = 3 if cfg.discriminator == "ternary" else 1
         self.D = Discriminator(spec.channels, cfg.width_d, n_out, cfg.d_norm, cfg.d_sn)
         for net in (self.f, self.g, self.D):
@@ -256,9 +263,12 @@ class DTN(Method):
             torch.optim.Adam(self.f.parameters(), cfg.lr_f, betas=betas) if cfg.finetune_f else None
         )
         self.requires_grad(self.f, flag=cfg.finetune_f)
+        self.f.eval()  # see `train`
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        opts = {"g": self.opt_g, "d": self.opt_d}
+        opts = {"g": self.opt_g}
+        if self.cfg.use_discriminator:  # the no-D ablation never steps opt_d
+            opts["d"] = self.opt_d
         if self.opt_f is not None:
             opts["f"] = self.opt_f
         return opts
@@ -287,8 +297,15 @@ class DTN(Method):
         return logits if self.cfg.g_input == "logits" else logits.softmax(1)
 
     def f_const(self, x: Tensor) -> Tensor:
-        """What L_CONST compares: f's features (paper) or its class logits."""
-        return self.f(x) if self.cfg.const_on == "features" else self.f.logits(x)
+        """What L_CONST compares: f's features (paper), its class logits or probabilities.
+
+        Probabilities are bounded, so matching them cannot be bought with ever more confident
+        adversarial textures the way unbounded features or logits can.
+        """
+        if self.cfg.const_on == "features":
+            return self.f(x)
+        logits = self.f.logits(x)
+        return logits if self.cfg.const_on == "logits" else logits.softmax(1)
 
     def generate(
         self, x: Tensor, *, target: Any = None, z: Any = None, alpha: Any = None

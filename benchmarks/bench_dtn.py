@@ -1,0 +1,169 @@
+"""DTN benchmark: printed -> handwritten digits, judge accuracy on translated printed test digits.
+
+    .venv/bin/python benchmarks/bench_dtn.py                 # everything (about 45 min, 2 threads)
+    .venv/bin/python benchmarks/bench_dtn.py --quick         # short runs, a smoke test
+    .venv/bin/python benchmarks/bench_dtn.py --only speed    # main | ablations | reverse | speed
+
+Writes `benchmarks/results/dtn.json` (merged with earlier sections, so `--only` updates one part)
+and `benchmarks/results/dtn_curve.png` (accuracy vs wall time). Each run's wall time includes f's
+pretraining, the judge (cached after its first training) and every evaluation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from xdomain import train as trainer_mod
+from xdomain.config import load_config
+
+RESULTS = Path(__file__).parent / "results"
+ABLATIONS = ["dtn-digits-no-const", "dtn-digits-no-tid", "dtn-digits-no-d", "dtn-digits-binary"]
+
+
+def timed_run(recipe: str, overrides: list[str], budget_s: float, threads: int) -> dict[str, Any]:
+    """Train `recipe` for at most `budget_s` of wall time; return eval records with wall time."""
+    cfg = load_config(recipe, [f"train.threads={threads}", "train.progress=false", *overrides])
+    records: list[dict[str, Any]] = []
+    t0 = time.perf_counter()
+
+    class Timed(trainer_mod.Trainer):
+        def evaluate(self) -> dict[str, float]:
+            metrics = super().evaluate()
+            records.append({"step": self.step, "wall_s": time.perf_counter() - t0, **metrics})
+            print(f"  {recipe} step {self.step} {records[-1]['wall_s']:.0f}s "
+                  f"acc {metrics.get('acc', float('nan')):.4f}", flush=True)
+            if records[-1]["wall_s"] > budget_s:
+                self.cfg.train.steps = self.step  # the budget is spent: stop after this step
+            return metrics
+
+    with tempfile.TemporaryDirectory() as out:
+        tr = Timed(cfg, out)
+        setup_s = time.perf_counter() - t0
+        tr.fit()
+    best_val = max(records, key=lambda r: r.get("val_acc", -1))
+    return {
+        "recipe": recipe, "overrides": overrides, "budget_s": budget_s, "setup_s": setup_s,
+        "wall_s": time.perf_counter() - t0, "final_acc": records[-1].get("acc"),
+        "max_acc": max(r.get("acc", 0) for r in records),
+        "val_selected_acc": best_val.get("acc"), "val_selected_step": best_val["step"],
+        "curve": records,
+    }
+
+
+def speed(threads: int, steps: int) -> dict[str, Any]:
+    """Training it/s in fp32 and bf16 (after f and the judge are cached)."""
+    out: dict[str, Any] = {}
+    for precision in ("fp32", "bf16"):
+        cfg = load_config("dtn-digits", [f"train.threads={threads}", "train.progress=false",
+                                         f"train.precision={precision}", f"train.steps={steps}",
+                                         "eval.every=100000", "eval.select="])
+        with tempfile.TemporaryDirectory() as d:
+            tr = trainer_mod.Trainer(cfg, d)
+            tr.evaluate = lambda: {}  # timing the training steps only
+            t0 = time.perf_counter()
+            tr.fit()
+            out[f"it_per_s_{precision}"] = steps / (time.perf_counter() - t0)
+    return out
+
+
+def diagnostics() -> dict[str, Any]:
+    """The judge's held-out accuracy and f's reach: its accuracy on REAL handwritten test digits."""
+    from xdomain.datamodule import build_data
+    from xdomain.evaluate import _judge
+    from xdomain.metrics import label_accuracy
+    from xdomain.train import build_method
+
+    cfg = load_config("dtn-digits")
+    data = build_data(cfg.data, n_val=cfg.eval.n_val)
+    judge = _judge(data.train_b, data.test_b)
+    method = build_method(cfg, data)
+    method.setup(data)
+    xb, yb = data.test_b.tensors()
+    xa, ya = data.test_a.tensors()
+    return {
+        "judge_heldout_acc": label_accuracy(judge, xb, yb),
+        "f_acc_printed_test": method.f_accuracy(xa, ya),
+        "f_acc_handwritten_test": method.f_accuracy(xb, yb),
+    }
+
+
+def plot(results: dict[str, Any]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    runs = {"main": results.get("main")} | results.get("ablations", {}) | {
+        "reverse": results.get("reverse")}
+    for name, run in runs.items():
+        if not run:
+            continue
+        c = run["curve"]
+        ax.plot([r["wall_s"] / 60 for r in c], [r.get("acc", 0) for r in c], marker=".",
+                label=name, lw=2.5 if name == "main" else 1)
+    ax.axhline(0.9066, ls="--", c="grey", label="paper 90.66%")
+    ax.set_xlabel("wall time (min, incl. f pretraining and evaluation)")
+    ax.set_ylabel("judge accuracy on translated test digits")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(RESULTS / "dtn_curve.png", dpi=120)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="short runs (smoke test)")
+    ap.add_argument("--only", choices=["main", "ablations", "reverse", "speed"])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--budget", type=float, default=900.0, help="main run budget, seconds")
+    ap.add_argument("--short-budget", type=float, default=300.0,
+                    help="budget of each ablation and of the reverse run, seconds")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    quick = ["train.steps=60", "eval.every=30", "model.f_steps=50"] if args.quick else []
+    main_over = quick  # the demo recipe as it is; the budget caps it
+    budget = 60.0 if args.quick else args.budget
+    short = 40.0 if args.quick else args.short_budget
+    path = RESULTS / "dtn.json"
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True, cwd=Path(__file__).parent).stdout.strip()
+    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text()
+                .splitlines() if ln.startswith("model name")), platform.processor())
+    results |= {"commit": commit, "platform": platform.platform(), "cpu": cpu,
+                "threads": args.threads, "quick": args.quick, "python": sys.version.split()[0],
+                "torch": torch.__version__}
+    todo = [args.only] if args.only else ["speed", "main", "ablations", "reverse"]
+    if "speed" in todo:
+        results["speed"] = speed(args.threads, 10 if args.quick else 40) | diagnostics()
+    if "main" in todo:
+        results["main"] = timed_run("dtn-digits", main_over, budget, args.threads)
+    if "ablations" in todo:
+        results["ablations"] = {
+            r: timed_run(r, quick or ["train.steps=100000"], short, args.threads)
+            for r in ABLATIONS
+        }
+    if "reverse" in todo:
+        results["reverse"] = timed_run("dtn-digits-reverse", quick or ["train.steps=100000"],
+                                       short, args.threads)
+    path.write_text(json.dumps(results, indent=1))
+    plot(results)
+    print(json.dumps({k: v for k, v in results.items() if k not in ("main", "ablations",
+                                                                    "reverse")}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
