@@ -128,6 +128,9 @@ class TwoDomainData:
                     _Head(ds, n),
                     batch_sampler=sampler,
                     num_workers=c.num_workers,
+                    # its own generator: a DataLoader iterator otherwise draws its worker base
+                    # seed from the global RNG, which a resumed run would then replay differently
+                    generator=torch.Generator().manual_seed(_seed(c.seed, domain, start_step)),
                     persistent_workers=c.num_workers > 0,
                 )
             )
