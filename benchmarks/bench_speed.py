@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import time
@@ -50,6 +51,7 @@ def main() -> None:
     p.add_argument("--recipes", nargs="*", default=None)
     args = p.parse_args()
     rows = []
+    load_before = os.getloadavg()[0]  # other work on the machine slows every number below
     for recipe in args.recipes or recipe_names():
         row = {"recipe": recipe, "method": load_config(recipe).method}
         for precision in ("fp32", "bf16"):
@@ -67,6 +69,8 @@ def main() -> None:
                 "commit": commit,
                 "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
                 "threads": torch.get_num_threads(),
+                "loadavg_1min": [load_before, os.getloadavg()[0]],
+                "cpus": os.cpu_count(),
                 "steps": args.steps,
                 "rows": rows,
             },

@@ -35,7 +35,10 @@ def _machine(m: object) -> str:
 def _speed(d: dict) -> list[str]:
     out = [
         "## Training speed (iterations/s, `train_step` only)",
-        f"commit {d['commit']}, {d['machine']}, {d['threads']} thread(s), {d['steps']} timed steps",
+        f"commit {d['commit']}, {d['machine']}, {d['threads']} thread(s), {d['steps']} timed steps"
+        + (f"; 1-min load average {d['loadavg_1min'][0]:.1f} -> {d['loadavg_1min'][1]:.1f} on"
+           f" {d['cpus']} CPUs (above the thread count, other work shared the CPU)"
+           if "loadavg_1min" in d else ""),
         "",
         "| recipe | method | fp32 it/s | bf16 it/s | bf16 speed-up |",
         "| --- | --- | ---: | ---: | ---: |",
