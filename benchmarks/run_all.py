@@ -75,6 +75,44 @@ def _toy(d: dict) -> list[str]:
     return out
 
 
+def _dtn(d: dict) -> list[str]:
+    sp, m = d["speed"], d["main"]
+    out = [
+        "## DTN: printed -> handwritten digits (judge accuracy on translated printed test digits)",
+        f"commit {d['commit']}, {d['cpu']}, {d['threads']} thread(s), torch {d['torch']}",
+        "",
+        f"Judge held-out accuracy (real handwritten test): {sp['judge_heldout_acc']:.4f}; f on"
+        f" printed test {sp['f_acc_printed_test']:.4f}, f on real handwritten test"
+        f" {sp['f_acc_handwritten_test']:.4f} (diagnostic only).",
+        "",
+        f"Main recipe `{m['recipe']}`: final {m['final_acc']:.4f}, max {m['max_acc']:.4f},"
+        f" checkpoint selected on the validation judge {m['val_selected_acc']:.4f} (step"
+        f" {m['val_selected_step']}); wall {m['wall_s']:.0f} s of a {m['budget_s']:.0f} s budget.",
+        "",
+        "| step | wall s | acc (test) | val_acc | FID (judge) | KID (judge) |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in m["curve"]:
+        out.append(f"| {r['step']} | {r['wall_s']:.0f} | {r['acc']:.4f} | {r['val_acc']:.4f} |"
+                   f" {r['fid_judge']:.1f} | {r['kid_judge']:.1f} |")
+    rows = list(d.get("ablations", {}).values()) + (
+        [d["reverse"]] if isinstance(d.get("reverse"), dict) else []
+    )
+    if rows:
+        out += ["", "| run | final acc | max acc | val-selected acc | wall s |",
+                "| --- | ---: | ---: | ---: | ---: |"]
+        for r in rows:
+            def f(k: str, r: dict = r) -> str:
+                v = r.get(k)
+                return f"{v:.4f}" if isinstance(v, float) else "-"
+
+            out.append(f"| {r.get('recipe', '?')} | {f('final_acc')} | {f('max_acc')} |"
+                       f" {f('val_selected_acc')} | {r.get('wall_s', 0):.0f} |")
+    out += ["", f"Speed (`train_step`, {d['threads']} threads): fp32 {sp['it_per_s_fp32']:.2f}"
+            f" it/s, bf16 {sp['it_per_s_bf16']:.2f} it/s (measured while other benchmarks ran)."]
+    return out
+
+
 def _generic(title: str, d: dict) -> list[str]:
     """Sections whose JSON carries its own `markdown` lines, else a dump of its scalars."""
     if "markdown" in d:
