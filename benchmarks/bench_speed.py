@@ -26,7 +26,8 @@ OUT = Path(__file__).parent / "results"
 
 
 def measure(recipe: str, precision: str, steps: int, warmup: int = 5) -> float:
-    cfg = load_config(recipe, [f"train.precision={precision}", "train.device=cpu"])
+    cfg = load_config(recipe, [f"train.precision={precision}", "train.device=cpu",
+                               f"train.threads={torch.get_num_threads()}"])
     acc = make_accelerator(cfg)
     data = build_data(cfg.data)
     method = build_method(cfg, data).to(acc.device)
@@ -49,7 +50,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--recipes", nargs="*", default=None)
+    p.add_argument("--threads", type=int, default=2, help="torch intra-op threads (2 = this CPU)")
     args = p.parse_args()
+    torch.set_num_threads(args.threads)
     rows = []
     load_before = os.getloadavg()[0]  # other work on the machine slows every number below
     for recipe in args.recipes or recipe_names():

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import platform
 import shutil
 import subprocess
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +107,23 @@ def run_one(recipe: str, variant: str, seed: int, steps: int, root: Path) -> tup
     return record, panel(trainer.method, trainer.data)
 
 
+def run_in_worker(recipe: str, variant: str, seed: int, steps: int, root: str) -> tuple[dict, dict]:
+    """`run_one` in a worker process: returns the record and the trained weights (CPU tensors)."""
+    torch.set_num_threads(1)
+    record, p = run_one(recipe, variant, seed, steps, Path(root))
+    return record, {k: v.cpu() for k, v in p["method"].state_dict().items()}
+
+
+def rebuilt_panel(recipe: str, variant: str, seed: int, weights: dict) -> dict[str, torch.Tensor]:
+    """The landscape panel of a run trained in a worker, from its returned weights."""
+    cfg = load_config(recipe, [f"model.variant={variant}", f"seed={seed}"])
+    data = build_data(cfg.data)
+    method = build_method(cfg, data)
+    method.load_state_dict(weights)
+    method.eval()
+    return panel(method, data)
+
+
 def initial_panel(recipe: str, seed: int) -> dict[str, torch.Tensor]:
     """The untrained model: every variant starts from these weights (the paper's panel a)."""
     cfg = load_config(recipe, [f"seed={seed}"])
@@ -169,6 +188,7 @@ def main() -> None:
         help="steps for the paper geometry (the paper trains 40k; ~4x the time)",
     )
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--jobs", type=int, default=1, help="runs at a time (one thread each)")
     args = ap.parse_args()
     torch.set_num_threads(1)  # the machine is shared; the toy's MLPs gain nothing from more
     root = Path(tempfile.mkdtemp(prefix="bench_toy_"))
@@ -176,6 +196,8 @@ def main() -> None:
         "commit": commit(),
         "machine": machine(),
         "steps": args.steps,
+        "paper_steps": args.paper_steps,
+        "jobs": args.jobs,
         "metric_notes": "modes_covered: B modes with >= 1% of translated "
         "test points (of 10); modes_distinct: distinct B modes among the A "
         "modes' majority landings (of 10); landing = nearest B centre "
@@ -183,32 +205,51 @@ def main() -> None:
         "runs": [],
     }
     panels: dict[tuple[str, str], dict] = {}
+    jobs = [
+        (GEOMETRIES[g], g, v, seed, args.paper_steps if g == "paper" else args.steps)
+        for g in args.geometries
+        for seed in (args.paper_seeds if g == "paper" else args.seeds)
+        for v in args.variants
+    ]
+    first_seed = {g: (args.paper_seeds if g == "paper" else args.seeds)[0] for g in args.geometries}
     try:
         for g in args.geometries:
-            recipe = GEOMETRIES[g]
-            seeds = args.paper_seeds if g == "paper" else args.seeds
-            steps = args.paper_steps if g == "paper" else args.steps
-            panels[(g, "initial")] = initial_panel(recipe, seeds[0])
-            for seed in seeds:
-                for v in args.variants:
-                    record, p = run_one(recipe, v, seed, steps, root)
-                    record["geometry"] = g
-                    result["runs"].append(record)
-                    print(json.dumps(record), flush=True)
-                    if seed == seeds[0]:
-                        p["note"] = (
-                            f"\n{record['modes_distinct']:.0f} distinct, "
-                            f"{record['modes_covered']:.0f} covered"
-                        )
-                        panels[(g, v)] = p
-                    result["summary"] = summarise(result["runs"])
-                    args.out.mkdir(parents=True, exist_ok=True)
-                    (args.out / "toy.json").write_text(json.dumps(result, indent=1))
-                draw(panels, args.out / "toy_landscapes.png")
+            panels[(g, "initial")] = initial_panel(GEOMETRIES[g], first_seed[g])
+        # Each run is one thread; `--jobs 2` runs two at a time on two idle cores (spawned
+        # processes, so no OpenMP state is forked).
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=args.jobs, mp_context=ctx) as pool:
+            futures = {
+                pool.submit(run_in_worker, recipe, v, seed, steps, str(root)): (recipe, g, v, seed)
+                for recipe, g, v, seed, steps in jobs
+            }
+            for fut in as_completed(futures):
+                recipe, g, v, seed = futures[fut]
+                record, weights = fut.result()
+                record["geometry"] = g
+                record["jobs"] = args.jobs
+                result["runs"].append(record)
+                print(json.dumps(record), flush=True)
+                if seed == first_seed[g]:
+                    p = rebuilt_panel(recipe, v, seed, weights)
+                    p["note"] = (
+                        f"\n{record['modes_distinct']:.0f} distinct, "
+                        f"{record['modes_covered']:.0f} covered"
+                    )
+                    panels[(g, v)] = p
+                result["runs"].sort(key=run_order)
+                result["summary"] = summarise(result["runs"])
+                args.out.mkdir(parents=True, exist_ok=True)
+                (args.out / "toy.json").write_text(json.dumps(result, indent=1))
+        draw(panels, args.out / "toy_landscapes.png")
     finally:
         shutil.rmtree(root, ignore_errors=True)
     for row in result["summary"]:
         print(row)
+
+
+def run_order(r: dict) -> tuple[int, int, int]:
+    return list(GEOMETRIES).index(r["geometry"]), r["seed"], VARIANTS.index(r["variant"])
 
 
 def summarise(runs: list[dict]) -> list[dict]:

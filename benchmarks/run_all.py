@@ -54,7 +54,9 @@ def _speed(d: dict) -> list[str]:
 def _toy(d: dict) -> list[str]:
     out = [
         "## DiscoGAN toy experiment (modes of B, of 10)",
-        f"commit {d['commit']}, {_machine(d['machine'])}, {d['steps']} iterations per run",
+        f"commit {d['commit']}, {_machine(d['machine'])}, {d['steps']} iterations per run"
+        + (f" ({d['paper_steps']} for the paper geometry)" if "paper_steps" in d else "")
+        + (f"; {d['jobs']} runs at a time, one thread each" if "jobs" in d else ""),
         "",
         d.get("metric_notes", ""),
         "",
@@ -75,6 +77,12 @@ def _toy(d: dict) -> list[str]:
     return out
 
 
+def _num(r: dict, key: str, digits: int = 4) -> str:
+    """A table cell: the number with `digits` decimals, or '-' where the run did not record it."""
+    v = r.get(key)
+    return f"{v:.{digits}f}" if isinstance(v, (int, float)) else "-"
+
+
 def _dtn(d: dict) -> list[str]:
     sp, m = d["speed"], d["main"]
     out = [
@@ -93,8 +101,8 @@ def _dtn(d: dict) -> list[str]:
         "| ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in m["curve"]:
-        out.append(f"| {r['step']} | {r['wall_s']:.0f} | {r['acc']:.4f} | {r['val_acc']:.4f} |"
-                   f" {r['fid_judge']:.1f} | {r['kid_judge']:.1f} |")
+        out.append(f"| {r['step']} | {r['wall_s']:.0f} | {_num(r, 'acc')} | {_num(r, 'val_acc')} |"
+                   f" {_num(r, 'fid_judge', 1)} | {_num(r, 'kid_judge', 1)} |")
     rows = list(d.get("ablations", {}).values()) + (
         [d["reverse"]] if isinstance(d.get("reverse"), dict) else []
     )
@@ -102,22 +110,10 @@ def _dtn(d: dict) -> list[str]:
         out += ["", "| run | final acc | max acc | val-selected acc | wall s |",
                 "| --- | ---: | ---: | ---: | ---: |"]
         for r in rows:
-            def f(k: str, r: dict = r) -> str:
-                v = r.get(k)
-                return f"{v:.4f}" if isinstance(v, float) else "-"
-
-            out.append(f"| {r.get('recipe', '?')} | {f('final_acc')} | {f('max_acc')} |"
-                       f" {f('val_selected_acc')} | {r.get('wall_s', 0):.0f} |")
+            out.append(f"| {r.get('recipe', '?')} | {_num(r, 'final_acc')} | {_num(r, 'max_acc')} |"
+                       f" {_num(r, 'val_selected_acc')} | {_num(r, 'wall_s', 0)} |")
     out += ["", f"Speed (`train_step`, {d['threads']} threads): fp32 {sp['it_per_s_fp32']:.2f}"
             f" it/s, bf16 {sp['it_per_s_bf16']:.2f} it/s (measured while other benchmarks ran)."]
-    return out
-
-
-def _generic(title: str, d: dict) -> list[str]:
-    """Sections whose JSON carries its own `markdown` lines, else a dump of its scalars."""
-    if "markdown" in d:
-        return [f"## {title}", *d["markdown"]]
-    out = [f"## {title}", "", "```json", json.dumps(d, indent=1)[:6000], "```"]
     return out
 
 
@@ -131,7 +127,7 @@ def render() -> Path:
     ]
     dtn = _load("dtn.json")
     if dtn:
-        lines += [*_generic("DTN: printed -> handwritten digits", dtn), ""]
+        lines += [*_dtn(dtn), ""]
         if (RESULTS / "dtn_curve.png").is_file():
             lines += ["![DTN accuracy vs time](results/dtn_curve.png)", ""]
     toy = _load("toy.json")
