@@ -43,8 +43,11 @@ def timed_run(recipe: str, overrides: list[str], budget_s: float, threads: int) 
         def evaluate(self) -> dict[str, float]:
             metrics = super().evaluate()
             records.append({"step": self.step, "wall_s": time.perf_counter() - t0, **metrics})
-            print(f"  {recipe} step {self.step} {records[-1]['wall_s']:.0f}s "
-                  f"acc {metrics.get('acc', float('nan')):.4f}", flush=True)
+            print(
+                f"  {recipe} step {self.step} {records[-1]['wall_s']:.0f}s "
+                f"acc {metrics.get('acc', float('nan')):.4f}",
+                flush=True,
+            )
             if records[-1]["wall_s"] > budget_s:
                 self.cfg.train.steps = self.step  # the budget is spent: stop after this step
             return metrics
@@ -55,10 +58,15 @@ def timed_run(recipe: str, overrides: list[str], budget_s: float, threads: int) 
         tr.fit()
     best_val = max(records, key=lambda r: r.get("val_acc", -1))
     return {
-        "recipe": recipe, "overrides": overrides, "budget_s": budget_s, "setup_s": setup_s,
-        "wall_s": time.perf_counter() - t0, "final_acc": records[-1].get("acc"),
+        "recipe": recipe,
+        "overrides": overrides,
+        "budget_s": budget_s,
+        "setup_s": setup_s,
+        "wall_s": time.perf_counter() - t0,
+        "final_acc": records[-1].get("acc"),
         "max_acc": max(r.get("acc", 0) for r in records),
-        "val_selected_acc": best_val.get("acc"), "val_selected_step": best_val["step"],
+        "val_selected_acc": best_val.get("acc"),
+        "val_selected_step": best_val["step"],
         "curve": records,
     }
 
@@ -67,9 +75,17 @@ def speed(threads: int, steps: int) -> dict[str, Any]:
     """Training it/s in fp32 and bf16 (after f and the judge are cached)."""
     out: dict[str, Any] = {}
     for precision in ("fp32", "bf16"):
-        cfg = load_config("dtn-digits", [f"train.threads={threads}", "train.progress=false",
-                                         f"train.precision={precision}", f"train.steps={steps}",
-                                         "eval.every=100000", "eval.select="])
+        cfg = load_config(
+            "dtn-digits",
+            [
+                f"train.threads={threads}",
+                "train.progress=false",
+                f"train.precision={precision}",
+                f"train.steps={steps}",
+                "eval.every=100000",
+                "eval.select=",
+            ],
+        )
         with tempfile.TemporaryDirectory() as d:
             tr = trainer_mod.Trainer(cfg, d)
             tr.evaluate = lambda: {}  # timing the training steps only
@@ -109,14 +125,22 @@ def plot(results: dict[str, Any]) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    runs = {"main": results.get("main")} | results.get("ablations", {}) | {
-        "reverse": results.get("reverse")}
+    runs = (
+        {"main": results.get("main")}
+        | results.get("ablations", {})
+        | {"reverse": results.get("reverse")}
+    )
     for name, run in runs.items():
         if not run:
             continue
         c = run["curve"]
-        ax.plot([r["wall_s"] / 60 for r in c], [r.get("acc", 0) for r in c], marker=".",
-                label=name, lw=2.5 if name == "main" else 1)
+        ax.plot(
+            [r["wall_s"] / 60 for r in c],
+            [r.get("acc", 0) for r in c],
+            marker=".",
+            label=name,
+            lw=2.5 if name == "main" else 1,
+        )
     ax.axhline(0.9066, ls="--", c="grey", label="paper 90.66%")
     ax.set_xlabel("wall time (min, incl. f pretraining and evaluation)")
     ax.set_ylabel("judge accuracy on translated test digits")
@@ -133,8 +157,12 @@ def main() -> None:
     ap.add_argument("--only", choices=["main", "ablations", "reverse", "speed"])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--budget", type=float, default=900.0, help="main run budget, seconds")
-    ap.add_argument("--short-budget", type=float, default=300.0,
-                    help="budget of each ablation and of the reverse run, seconds")
+    ap.add_argument(
+        "--short-budget",
+        type=float,
+        default=300.0,
+        help="budget of each ablation and of the reverse run, seconds",
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     quick = ["train.steps=60", "eval.every=30", "model.f_steps=50"] if args.quick else []
@@ -144,13 +172,29 @@ def main() -> None:
     path = RESULTS / "dtn.json"
     RESULTS.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True, cwd=Path(__file__).parent).stdout.strip()
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text()
-                .splitlines() if ln.startswith("model name")), platform.processor())
-    results |= {"commit": commit, "platform": platform.platform(), "cpu": cpu,
-                "threads": args.threads, "quick": args.quick, "python": sys.version.split()[0],
-                "torch": torch.__version__}
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parent,
+    ).stdout.strip()
+    cpu = next(
+        (
+            ln.split(":", 1)[1].strip()
+            for ln in Path("/proc/cpuinfo").read_text().splitlines()
+            if ln.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    results |= {
+        "commit": commit,
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "threads": args.threads,
+        "quick": args.quick,
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+    }
     todo = [args.only] if args.only else ["speed", "main", "ablations", "reverse"]
     if "speed" in todo:
         results["speed"] = speed(args.threads, 10 if args.quick else 40) | diagnostics()
@@ -158,17 +202,21 @@ def main() -> None:
         results["main"] = timed_run("dtn-digits", main_over, budget, args.threads)
     if "ablations" in todo:
         results["ablations"] = {
-            r: timed_run(r, quick or ["train.steps=100000", *EXTRA.get(r, [])], short,
-                         args.threads)
+            r: timed_run(r, quick or ["train.steps=100000", *EXTRA.get(r, [])], short, args.threads)
             for r in ABLATIONS
         }
     if "reverse" in todo:
-        results["reverse"] = timed_run("dtn-digits-reverse", quick or ["train.steps=100000"],
-                                       short, args.threads)
+        results["reverse"] = timed_run(
+            "dtn-digits-reverse", quick or ["train.steps=100000"], short, args.threads
+        )
     path.write_text(json.dumps(results, indent=1))
     plot(results)
-    print(json.dumps({k: v for k, v in results.items() if k not in ("main", "ablations",
-                                                                    "reverse")}, indent=1))
+    print(
+        json.dumps(
+            {k: v for k, v in results.items() if k not in ("main", "ablations", "reverse")},
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

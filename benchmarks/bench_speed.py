@@ -26,8 +26,14 @@ OUT = Path(__file__).parent / "results"
 
 
 def measure(recipe: str, precision: str, steps: int, warmup: int = 5) -> float:
-    cfg = load_config(recipe, [f"train.precision={precision}", "train.device=cpu",
-                               f"train.threads={torch.get_num_threads()}"])
+    cfg = load_config(
+        recipe,
+        [
+            f"train.precision={precision}",
+            "train.device=cpu",
+            f"train.threads={torch.get_num_threads()}",
+        ],
+    )
     acc = make_accelerator(cfg)
     data = build_data(cfg.data)
     method = build_method(cfg, data).to(acc.device)

@@ -36,9 +36,12 @@ def _speed(d: dict) -> list[str]:
     out = [
         "## Training speed (iterations/s, `train_step` only)",
         f"commit {d['commit']}, {d['machine']}, {d['threads']} thread(s), {d['steps']} timed steps"
-        + (f"; 1-min load average {d['loadavg_1min'][0]:.1f} -> {d['loadavg_1min'][1]:.1f} on"
-           f" {d['cpus']} CPUs (above the thread count, other work shared the CPU)"
-           if "loadavg_1min" in d else ""),
+        + (
+            f"; 1-min load average {d['loadavg_1min'][0]:.1f} -> {d['loadavg_1min'][1]:.1f} on"
+            f" {d['cpus']} CPUs (above the thread count, other work shared the CPU)"
+            if "loadavg_1min" in d
+            else ""
+        ),
         "",
         "| recipe | method | fp32 it/s | bf16 it/s | bf16 speed-up |",
         "| --- | --- | ---: | ---: | ---: |",
@@ -101,19 +104,29 @@ def _dtn(d: dict) -> list[str]:
         "| ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in m["curve"]:
-        out.append(f"| {r['step']} | {r['wall_s']:.0f} | {_num(r, 'acc')} | {_num(r, 'val_acc')} |"
-                   f" {_num(r, 'fid_judge', 1)} | {_num(r, 'kid_judge', 1)} |")
+        out.append(
+            f"| {r['step']} | {r['wall_s']:.0f} | {_num(r, 'acc')} | {_num(r, 'val_acc')} |"
+            f" {_num(r, 'fid_judge', 1)} | {_num(r, 'kid_judge', 1)} |"
+        )
     rows = list(d.get("ablations", {}).values()) + (
         [d["reverse"]] if isinstance(d.get("reverse"), dict) else []
     )
     if rows:
-        out += ["", "| run | final acc | max acc | val-selected acc | wall s |",
-                "| --- | ---: | ---: | ---: | ---: |"]
+        out += [
+            "",
+            "| run | final acc | max acc | val-selected acc | wall s |",
+            "| --- | ---: | ---: | ---: | ---: |",
+        ]
         for r in rows:
-            out.append(f"| {r.get('recipe', '?')} | {_num(r, 'final_acc')} | {_num(r, 'max_acc')} |"
-                       f" {_num(r, 'val_selected_acc')} | {_num(r, 'wall_s', 0)} |")
-    out += ["", f"Speed (`train_step`, {d['threads']} threads): fp32 {sp['it_per_s_fp32']:.2f}"
-            f" it/s, bf16 {sp['it_per_s_bf16']:.2f} it/s (measured while other benchmarks ran)."]
+            out.append(
+                f"| {r.get('recipe', '?')} | {_num(r, 'final_acc')} | {_num(r, 'max_acc')} |"
+                f" {_num(r, 'val_selected_acc')} | {_num(r, 'wall_s', 0)} |"
+            )
+    out += [
+        "",
+        f"Speed (`train_step`, {d['threads']} threads): fp32 {sp['it_per_s_fp32']:.2f}"
+        f" it/s, bf16 {sp['it_per_s_bf16']:.2f} it/s.",
+    ]
     return out
 
 
