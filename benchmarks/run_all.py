@@ -17,7 +17,8 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
-BENCHES = ["bench_speed.py", "bench_toy.py", "bench_dtn.py"]
+# The toy runs are one thread each, so two run side by side on this 2-core CPU.
+BENCHES = [["bench_speed.py"], ["bench_toy.py", "--jobs", "2"], ["bench_dtn.py"]]
 
 
 def _load(name: str) -> dict | None:
@@ -108,19 +109,21 @@ def _dtn(d: dict) -> list[str]:
             f"| {r['step']} | {r['wall_s']:.0f} | {_num(r, 'acc')} | {_num(r, 'val_acc')} |"
             f" {_num(r, 'fid_judge', 1)} | {_num(r, 'kid_judge', 1)} |"
         )
-    rows = list(d.get("ablations", {}).values()) + (
-        [d["reverse"]] if isinstance(d.get("reverse"), dict) else []
-    )
+    rows = [r | {"name": r.get("recipe", "?")} for r in d.get("ablations", {}).values()]
+    if isinstance(d.get("reverse"), dict):
+        rows.append(d["reverse"] | {"name": d["reverse"].get("recipe", "?")})
+    rows += [r | {"name": f"dtn-digits, {k}"} for k, r in d.get("variants", {}).items()]
     if rows:
         out += [
             "",
-            "| run | final acc | max acc | val-selected acc | wall s |",
-            "| --- | ---: | ---: | ---: | ---: |",
+            "| run | final acc | max acc | val-selected acc | wall s | commit |",
+            "| --- | ---: | ---: | ---: | ---: | --- |",
         ]
         for r in rows:
             out.append(
-                f"| {r.get('recipe', '?')} | {_num(r, 'final_acc')} | {_num(r, 'max_acc')} |"
+                f"| {r['name']} | {_num(r, 'final_acc')} | {_num(r, 'max_acc')} |"
                 f" {_num(r, 'val_selected_acc')} | {_num(r, 'wall_s', 0)} |"
+                f" {r.get('commit', d['commit'])} |"
             )
     out += [
         "",
@@ -159,9 +162,9 @@ def main() -> None:
     p.add_argument("--render", action="store_true", help="only render RESULTS.md")
     args = p.parse_args()
     if not args.render:
-        for bench in BENCHES:
-            print(f"== {bench}", flush=True)
-            subprocess.run([sys.executable, str(HERE / bench)], check=True)
+        for script, *flags in BENCHES:
+            print(f"== {script} {' '.join(flags)}", flush=True)
+            subprocess.run([sys.executable, str(HERE / script), *flags], check=True)
     print(f"wrote {render()}")
 
 
