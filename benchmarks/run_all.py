@@ -64,15 +64,17 @@ def _toy(d: dict) -> list[str]:
         "",
         d.get("metric_notes", ""),
         "",
-        "| geometry | variant | seeds | B modes covered (mean; per seed) |"
+        "| geometry (A -> B) | variant | seeds | B modes covered (mean; per seed) |"
         " distinct B modes of A's modes (mean; per seed) | wall s / run |",
         "| --- | --- | --- | --- | --- | ---: |",
     ]
+    data = {r["geometry"]: f"{r['data_a']} -> {r['data_b']}" for r in d.get("runs", [])}
     for s in d["summary"]:
         cov = ", ".join(f"{v:g}" for v in s["modes_covered"])
         dis = ", ".join(f"{v:g}" for v in s["modes_distinct"])
         out.append(
-            f"| {s['geometry']} | {s['variant']} | {len(s['seeds'])} |"
+            f"| {s['geometry']} ({data.get(s['geometry'], '?')}) | {s['variant']} |"
+            f" {len(s['seeds'])} |"
             f" {s['modes_covered_mean']:.1f}; {cov} | {s['modes_distinct_mean']:.1f}; {dis} |"
             f" {s['wall_s_mean']:.0f} |"
         )
