@@ -25,7 +25,7 @@ from xdomain.train import build_method, make_accelerator
 OUT = Path(__file__).parent / "results"
 
 
-def measure(recipe: str, precision: str, steps: int, warmup: int = 5) -> float:
+def measure(recipe: str, precision: str, steps: int, warmup: int = 5, min_s: float = 5.0) -> float:
     cfg = load_config(
         recipe,
         [
@@ -45,11 +45,17 @@ def measure(recipe: str, precision: str, steps: int, warmup: int = 5) -> float:
     for i, b in enumerate(batches[:warmup]):
         with acc.autocast():
             method.train_step(b, i)
-    t0 = time.perf_counter()
-    for i, b in enumerate(batches[warmup:]):
-        with acc.autocast():
-            method.train_step(b, warmup + i)
-    return steps / (time.perf_counter() - t0)
+    # Repeat the timed batches until `min_s` have passed: a toy step takes ~10 ms, so 30 steps
+    # alone would time mostly noise.
+    done, t0 = 0, time.perf_counter()
+    while True:
+        for i, b in enumerate(batches[warmup:]):
+            with acc.autocast():
+                method.train_step(b, warmup + done + i)
+        done += steps
+        elapsed = time.perf_counter() - t0
+        if elapsed >= min_s:
+            return done / elapsed
 
 
 def main() -> None:
@@ -81,6 +87,7 @@ def main() -> None:
                 "loadavg_1min": [load_before, os.getloadavg()[0]],
                 "cpus": os.cpu_count(),
                 "steps": args.steps,
+                "min_s": 5.0,
                 "rows": rows,
             },
             indent=1,

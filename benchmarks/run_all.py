@@ -37,10 +37,11 @@ def _speed(d: dict) -> list[str]:
     out = [
         "## Training speed (iterations/s, `train_step` only)",
         f"commit {d['commit']}, {d['machine']}, {d['threads']} thread(s), {d['steps']} timed steps"
+        + (f", repeated for at least {d['min_s']:g} s" if "min_s" in d else "")
         + (
             f"; 1-min load average {d['loadavg_1min'][0]:.1f} -> {d['loadavg_1min'][1]:.1f} on"
             f" {d['cpus']} CPUs (above the thread count, other work shared the CPU)"
-            if "loadavg_1min" in d
+            if max(d.get("loadavg_1min", [0])) > d["threads"] + 0.5
             else ""
         ),
         "",
