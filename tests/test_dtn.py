@@ -59,10 +59,20 @@ def _train_logs(tmp_path, *extra: str) -> list[dict[str, float]]:
 # golden first-step losses of the seeded tiny runs (fp32, 1 thread); recompute on purpose only
 # (last: DataLoaders stopped drawing from the global RNG, which moved DiffAugment's draws)
 GOLDEN = {
-    "ternary": {"loss_d": 3.5458107, "loss_const": 0.0, "loss_tid": 0.9183859,
-                "loss_adv": 2.2863612},
-    "binary": {"loss_d_source": 0.6616709, "loss_const": 0.0, "loss_adv_source": 0.7846802,
-               "loss_d_target": 1.3658891, "loss_tid": 0.9177401, "loss_adv_target": 0.8299044},
+    "ternary": {
+        "loss_d": 3.5458107,
+        "loss_const": 0.0,
+        "loss_tid": 0.9183859,
+        "loss_adv": 2.2863612,
+    },
+    "binary": {
+        "loss_d_source": 0.6616709,
+        "loss_const": 0.0,
+        "loss_adv_source": 0.7846802,
+        "loss_d_target": 1.3658891,
+        "loss_tid": 0.9177401,
+        "loss_adv_target": 0.8299044,
+    },
 }
 
 
@@ -134,8 +144,15 @@ def test_translate_shape_and_range(g_input):
 
 
 def test_f_cache_round_trip_and_state_dict_carries_f(tmp_path):
-    cfg = DTN.Config(width_f=4, width_g=4, width_d=4, feat_dim=8, f_steps=3, f_batch=8,
-                     f_augment="gray,invert,autocontrast,binarize,thickness,affine,lowres")
+    cfg = DTN.Config(
+        width_f=4,
+        width_g=4,
+        width_d=4,
+        feat_dim=8,
+        f_steps=3,
+        f_batch=8,
+        f_augment="gray,invert,autocontrast,binarize,thickness,affine,lowres",
+    )
     g = torch.Generator().manual_seed(0)
     x, y = torch.rand(32, 3, 32, 32, generator=g) * 2 - 1, torch.randint(0, 10, (32,), generator=g)
     torch.manual_seed(1)

@@ -57,6 +57,9 @@ def test_translation_keeps_content_and_cutout_blanks_a_square() -> None:
     x[0, 0, 3:5, 3:5] = 1.0
     y = diff_augment(x, "translation", torch.Generator().manual_seed(1))
     assert y.sum() == x.sum()  # a shift of at most 1 px keeps the 2x2 blob inside the frame
-    z = diff_augment(torch.ones(1, 1, 8, 8).clone().sub_(torch.eye(8)), "cutout",
-                     torch.Generator().manual_seed(0))
+    z = diff_augment(
+        torch.ones(1, 1, 8, 8).clone().sub_(torch.eye(8)),
+        "cutout",
+        torch.Generator().manual_seed(0),
+    )
     assert (z == z.min()).sum() >= 16  # a 4x4 hole at the image minimum

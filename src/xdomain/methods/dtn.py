@@ -178,8 +178,11 @@ def augment_source(x: Tensor, policy: str, gen: torch.Generator) -> Tensor:
             size = 0.9 + 0.2 * u[:, 2]
             cos, sin = torch.cos(ang) / size, torch.sin(ang) / size
             theta = torch.stack(
-                [torch.stack([cos, -sin + shear, u[:, 3] * 0.15], 1),
-                 torch.stack([sin, cos, u[:, 4] * 0.15], 1)], 1,
+                [
+                    torch.stack([cos, -sin + shear, u[:, 3] * 0.15], 1),
+                    torch.stack([sin, cos, u[:, 4] * 0.15], 1),
+                ],
+                1,
             )  # (B, 2, 3)
             grid = F.affine_grid(theta, [b, c, h, w], align_corners=False)  # (B, H, W, 2)
             x = F.grid_sample(x, grid, padding_mode="border", align_corners=False)
@@ -339,8 +342,12 @@ class DTN(Method):
 
     def _weighted(self, terms: dict[str, Tensor]) -> Tensor:
         c = self.cfg
-        w = {"loss_adv": 1.0, "loss_const": c.lambda_const, "loss_tid": c.lambda_tid,
-             "loss_tv": c.lambda_tv}
+        w = {
+            "loss_adv": 1.0,
+            "loss_const": c.lambda_const,
+            "loss_tid": c.lambda_tid,
+            "loss_tv": c.lambda_tv,
+        }
         return sum(w[k] * v for k, v in terms.items())
 
     # ------------------------------------------------------------------ training
@@ -360,17 +367,20 @@ class DTN(Method):
         fake_s, fake_t = self.G(xs), self.G(xt)  # (B, C, 32, 32) each
         if c.use_discriminator:
             # L_D = -log D_1(G(s)) - log D_2(G(t)) - log D_3(t)
-            loss_d = (self._ternary_ce(fake_s.detach(), FAKE_SOURCE)
-                      + self._ternary_ce(fake_t.detach(), FAKE_TARGET)
-                      + self._ternary_ce(xt, REAL_TARGET))
+            loss_d = (
+                self._ternary_ce(fake_s.detach(), FAKE_SOURCE)
+                + self._ternary_ce(fake_t.detach(), FAKE_TARGET)
+                + self._ternary_ce(xt, REAL_TARGET)
+            )
             self.update(self.opt_d, loss_d)
             logs["loss_d"] = loss_d.item()
         terms = self._g_terms(xs, xt, fake_s, fake_t)
         if c.use_discriminator:
             self.requires_grad(self.D, flag=False)  # G's step must not leave grads in D
             # L_GANG = -log D_3(G(s)) - log D_3(G(t))
-            terms["loss_adv"] = (self._ternary_ce(fake_s, REAL_TARGET)
-                                 + self._ternary_ce(fake_t, REAL_TARGET))
+            terms["loss_adv"] = self._ternary_ce(fake_s, REAL_TARGET) + self._ternary_ce(
+                fake_t, REAL_TARGET
+            )
             self.requires_grad(self.D, flag=True)
         self.update(self.opt_g, self._weighted(terms))
         return logs | {k: v.item() for k, v in terms.items()}
@@ -401,8 +411,10 @@ class DTN(Method):
                 terms["loss_adv"] = gan_g(self._d_out(fake), k)
                 self.requires_grad(self.D, flag=True)
                 self.update(self.opt_g, self._weighted(terms))
-            logs |= {f"{n}_{domain}" if n in ("loss_adv", "loss_tv") else n: v.item()
-                     for n, v in terms.items()}
+            logs |= {
+                f"{n}_{domain}" if n in ("loss_adv", "loss_tv") else n: v.item()
+                for n, v in terms.items()
+            }
         return logs
 
     def _finetune_f(self, xs: Tensor, labels: Tensor) -> float:
@@ -427,11 +439,22 @@ class DTN(Method):
         h = hashlib.sha256()
         h.update(x.numpy().tobytes())
         h.update(y.numpy().tobytes())
-        h.update(json.dumps({
-            "v": F_VERSION, "spec": self.spec.to_dict(), "width": c.width_f, "feat": c.feat_dim,
-            "steps": c.f_steps, "batch": c.f_batch, "lr": c.f_lr, "aug": c.f_augment,
-            "seed": c.f_seed,
-        }, sort_keys=True).encode())
+        h.update(
+            json.dumps(
+                {
+                    "v": F_VERSION,
+                    "spec": self.spec.to_dict(),
+                    "width": c.width_f,
+                    "feat": c.feat_dim,
+                    "steps": c.f_steps,
+                    "batch": c.f_batch,
+                    "lr": c.f_lr,
+                    "aug": c.f_augment,
+                    "seed": c.f_seed,
+                },
+                sort_keys=True,
+            ).encode()
+        )
         return h.hexdigest()[:24]
 
     def load_or_train_f(self, x: Tensor, y: Tensor) -> Path:
@@ -457,8 +480,12 @@ class DTN(Method):
         self.f.eval()
         device = next(self.f.parameters()).device
         hits = sum(
-            int((self.f.logits(x[i : i + batch_size].to(device)).argmax(1).cpu()
-                 == y[i : i + batch_size]).sum())
+            int(
+                (
+                    self.f.logits(x[i : i + batch_size].to(device)).argmax(1).cpu()
+                    == y[i : i + batch_size]
+                ).sum()
+            )
             for i in range(0, len(x), batch_size)
         )
         return hits / len(x)
@@ -488,4 +515,3 @@ def train_f(x: Tensor, y: Tensor, spec: DataSpec, cfg: DTN.Config) -> dict[str, 
             opt.step()
             sched.step()
     return {k: v.detach().cpu() for k, v in net.state_dict().items()}
-
