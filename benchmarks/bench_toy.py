@@ -9,6 +9,7 @@ finished) and `benchmarks/results/toy_landscapes.png`: one row per geometry, the
 
     python benchmarks/bench_toy.py                      # line, circle, paper; 3 seeds; 10k steps
     python benchmarks/bench_toy.py --geometries line --seeds 0 --steps 2000   # a quick look
+    python benchmarks/bench_toy.py --geometries paper --paper-steps 40000 --tag paper40k --jobs 2
 """
 
 from __future__ import annotations
@@ -189,7 +190,11 @@ def main() -> None:
     )
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--jobs", type=int, default=1, help="runs at a time (one thread each)")
+    ap.add_argument(
+        "--tag", default="", help="write toy-TAG.json and its figure beside the default results"
+    )
     args = ap.parse_args()
+    suffix = f"-{args.tag}" if args.tag else ""
     torch.set_num_threads(1)  # the machine is shared; the toy's MLPs gain nothing from more
     root = Path(tempfile.mkdtemp(prefix="bench_toy_"))
     result: dict[str, Any] = {
@@ -198,6 +203,7 @@ def main() -> None:
         "steps": args.steps,
         "paper_steps": args.paper_steps,
         "jobs": args.jobs,
+        "figure": f"toy_landscapes{suffix}.png",
         "metric_notes": "modes_covered: B modes with >= 1% of translated "
         "test points (of 10); modes_distinct: distinct B modes among the A "
         "modes' majority landings (of 10); landing = nearest B centre "
@@ -240,8 +246,8 @@ def main() -> None:
                 result["runs"].sort(key=run_order)
                 result["summary"] = summarise(result["runs"])
                 args.out.mkdir(parents=True, exist_ok=True)
-                (args.out / "toy.json").write_text(json.dumps(result, indent=1))
-        draw(panels, args.out / "toy_landscapes.png")
+                (args.out / f"toy{suffix}.json").write_text(json.dumps(result, indent=1))
+        draw(panels, args.out / result["figure"])
     finally:
         shutil.rmtree(root, ignore_errors=True)
     for row in result["summary"]:

@@ -56,11 +56,18 @@ def _speed(d: dict) -> list[str]:
     return out
 
 
+def _iters(d: dict) -> str:
+    """'10000' or 'line 10000, paper 40000': the iterations the runs trained, per geometry."""
+    per = {r["geometry"]: r["steps"] for r in d.get("runs", [])}
+    if len(set(per.values())) == 1:
+        return str(next(iter(per.values())))
+    return ", ".join(f"{g} {n}" for g, n in per.items()) or str(d.get("steps", "?"))
+
+
 def _toy(d: dict) -> list[str]:
     out = [
         "## DiscoGAN toy experiment (modes of B, of 10)",
-        f"commit {d['commit']}, {_machine(d['machine'])}, {d['steps']} iterations per run"
-        + (f" ({d['paper_steps']} for the paper geometry)" if "paper_steps" in d else "")
+        f"commit {d['commit']}, {_machine(d['machine'])}; iterations per run: {_iters(d)}"
         + (f"; {d['jobs']} runs at a time, one thread each" if "jobs" in d else ""),
         "",
         d.get("metric_notes", ""),
@@ -79,8 +86,9 @@ def _toy(d: dict) -> list[str]:
             f" {s['modes_covered_mean']:.1f}; {cov} | {s['modes_distinct_mean']:.1f}; {dis} |"
             f" {s['wall_s_mean']:.0f} |"
         )
-    if (RESULTS / "toy_landscapes.png").is_file():
-        out += ["", "![D_b landscapes](results/toy_landscapes.png)"]
+    figure = d.get("figure", "toy_landscapes.png")
+    if (RESULTS / figure).is_file():
+        out += ["", f"![D_b landscapes](results/{figure})"]
     return out
 
 
@@ -149,9 +157,8 @@ def render() -> Path:
         lines += [*_dtn(dtn), ""]
         if (RESULTS / "dtn_curve.png").is_file():
             lines += ["![DTN accuracy vs time](results/dtn_curve.png)", ""]
-    toy = _load("toy.json")
-    if toy:
-        lines += [*_toy(toy), ""]
+    for path in sorted(RESULTS.glob("toy*.json")):  # toy.json, then tagged runs (toy-TAG.json)
+        lines += [*_toy(json.loads(path.read_text())), ""]
     speed = _load("speed.json")
     if speed:
         lines += [*_speed(speed), ""]
