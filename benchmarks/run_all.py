@@ -66,7 +66,7 @@ def _iters(d: dict) -> str:
 
 def _toy(d: dict) -> list[str]:
     out = [
-        "## DiscoGAN toy experiment (modes of B, of 10)",
+        f"## DiscoGAN toy experiment, {_iters(d)} iterations (modes of B, of 10)",
         f"commit {d['commit']}, {_machine(d['machine'])}; iterations per run: {_iters(d)}"
         + (f"; {d['jobs']} runs at a time, one thread each" if "jobs" in d else ""),
         "",
@@ -157,7 +157,9 @@ def render() -> Path:
         lines += [*_dtn(dtn), ""]
         if (RESULTS / "dtn_curve.png").is_file():
             lines += ["![DTN accuracy vs time](results/dtn_curve.png)", ""]
-    for path in sorted(RESULTS.glob("toy*.json")):  # toy.json, then tagged runs (toy-TAG.json)
+    for path in sorted(
+        RESULTS.glob("toy*.json"), key=lambda q: (q.name != "toy.json", q.name)
+    ):  # toy.json, then tagged runs (toy-TAG.json)
         lines += [*_toy(json.loads(path.read_text())), ""]
     speed = _load("speed.json")
     if speed:
