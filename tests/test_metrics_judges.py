@@ -121,6 +121,12 @@ def test_second_call_loads_from_cache(
     assert label_accuracy(loaded, test_x, test_y) == judge.heldout_accuracy
 
 
+def _use_copy_of_cache(root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point XDOMAIN_CACHE at a private copy of the session's judge cache (tests may damage it)."""
+    shutil.copytree(root / "judges", tmp_path / "judges")
+    monkeypatch.setenv("XDOMAIN_CACHE", str(tmp_path))
+
+
 @pytest.mark.parametrize("damage", ["truncate_weights", "flip_weight_byte", "garble_json"])
 def test_damaged_cache_is_retrained_with_a_warning(
     damage: str,
@@ -130,8 +136,7 @@ def test_damaged_cache_is_retrained_with_a_warning(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _, root, _ = cached
-    shutil.copytree(root / "judges", tmp_path / "judges")
-    monkeypatch.setenv("XDOMAIN_CACHE", str(tmp_path))
+    _use_copy_of_cache(root, tmp_path, monkeypatch)
     weights = next((tmp_path / "judges").glob("*.safetensors"))
     sidecar = weights.with_suffix(".json")
     if damage == "truncate_weights":
@@ -194,8 +199,7 @@ def test_changed_data_gets_its_own_cache_file(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _, root, _ = cached
-    shutil.copytree(root / "judges", tmp_path / "judges")
-    monkeypatch.setenv("XDOMAIN_CACHE", str(tmp_path))
+    _use_copy_of_cache(root, tmp_path, monkeypatch)
     (tx, ty), test = digits
     calls = _count_quick_training(monkeypatch)
     get_judge("digits", (tx[:1000], ty[:1000]), test, num_classes=10)
