@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from common import commit as git_commit
 
 from xdomain import train as trainer_mod
 from xdomain.config import load_config
@@ -177,12 +177,7 @@ def main() -> None:
     path = RESULTS / "dtn.json"
     RESULTS.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"],
-        capture_output=True,
-        text=True,
-        cwd=Path(__file__).parent,
-    ).stdout.strip()
+    commit = git_commit()
     cpu = next(
         (
             ln.split(":", 1)[1].strip()

@@ -12,11 +12,11 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import time
 from pathlib import Path
 
 import torch
+from common import commit
 
 from xdomain.config import load_config, recipe_names
 from xdomain.datamodule import build_data
@@ -74,14 +74,11 @@ def main() -> None:
         row["bf16_speedup"] = row["bf16"] / row["fp32"]
         print(f"{recipe:<28} fp32 {row['fp32']:8.2f} it/s   bf16 {row['bf16']:8.2f} it/s")
         rows.append(row)
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
     OUT.mkdir(exist_ok=True)
     (OUT / "speed.json").write_text(
         json.dumps(
             {
-                "commit": commit,
+                "commit": commit(),
                 "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
                 "threads": torch.get_num_threads(),
                 "loadavg_1min": [load_before, os.getloadavg()[0]],

@@ -20,7 +20,6 @@ import multiprocessing
 import os
 import platform
 import shutil
-import subprocess
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from common import commit
 
 from xdomain.config import load_config
 from xdomain.datamodule import build_data
@@ -50,20 +50,6 @@ def machine() -> dict[str, Any]:
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
     }
-
-
-def commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=Path(__file__).parent,
-        )
-        return out.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def panel(method: Any, data: Any) -> dict[str, torch.Tensor]:
