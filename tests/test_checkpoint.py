@@ -8,6 +8,7 @@ import random
 import numpy as np
 import pytest
 import torch
+from helpers import checkpoint_state
 
 from xdomain import checkpoint as ckpt
 from xdomain.errors import CheckpointError
@@ -15,10 +16,8 @@ from xdomain.errors import CheckpointError
 
 def _save(root, step, keep_last=2, **state):
     model = {"w": torch.arange(6.0).view(2, 3)}
-    tensors, rng_meta = ckpt.rng_state()
-    return ckpt.save_checkpoint(
-        root, step, model, tensors, {"rng": rng_meta, **state}, keep_last=keep_last
-    )
+    tensors, full = checkpoint_state(**state)
+    return ckpt.save_checkpoint(root, step, model, tensors, full, keep_last=keep_last)
 
 
 def test_round_trip_and_latest(tmp_path):

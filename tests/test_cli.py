@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers import cli
 from PIL import Image
 
 import xdomain
@@ -34,16 +33,7 @@ TINY_DTN = [
 ]
 
 
-def xd(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    return subprocess.run(
-        [sys.executable, "-m", "xdomain.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd,
-        timeout=600,
-    )
+xd = cli
 
 
 @pytest.fixture(scope="module")
@@ -106,9 +96,115 @@ def test_translate_files_folders_and_globs(dtn_run, tmp_path):
         "2",
     )
     assert r.returncode == 0, r.stderr[-2000:]
-    made = sorted(p.name for p in out.glob("*.png"))
-    assert made == ["one.png", "three.png", "two.png"]
+    # relative paths from the inputs' common folder are mirrored, not flattened
+    made = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png"))
+    assert made == ["one.png", "sub/two.png", "three.png"]
     assert Image.open(out / "one.png").size == (32, 32)
+    assert "translated 3 image(s)" in r.stdout and "step 6" in r.stdout
+
+
+def _img(path: Path, size=(32, 32), value: int = 0) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((size[1], size[0], 3), value, np.uint8)).save(path)
+    return path
+
+
+def test_translate_never_writes_into_its_inputs(dtn_run, tmp_path):
+    src = tmp_path / "in"
+    original = _img(src / "a.png", value=7).read_bytes()
+    for out in (src, tmp_path):  # the input folder itself, and a folder containing it
+        r = xd("translate", str(dtn_run), str(src), "--out", str(out))
+        assert r.returncode == 2 and "is or contains the input" in r.stderr, r.stderr
+    assert (src / "a.png").read_bytes() == original
+    # an output folder inside the input folder is never read back as input
+    inner = src / "translated"
+    for _ in range(2):
+        r = xd("translate", str(dtn_run), str(src), "--out", str(inner))
+        assert r.returncode == 0 and "translated 1 image(s)" in r.stdout, r.stderr
+    assert sorted(p.name for p in inner.rglob("*.png")) == ["a.png"]
+
+
+def test_translate_same_names_from_two_folders_one_output_each(dtn_run, tmp_path):
+    inputs = [
+        _img(tmp_path / "x" / "img.png"),
+        _img(tmp_path / "x" / "img-2.png"),
+        _img(tmp_path / "y" / "img.png"),
+        _img(tmp_path / "y" / "img.jpg"),  # same stem as y/img.png
+    ]
+    out = tmp_path / "out"
+    args = [str(tmp_path / "x"), str(tmp_path / "y"), str(inputs[0])]  # x/img.png given twice
+    r = xd("translate", str(dtn_run), *args, "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    made = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png"))
+    assert made == ["x/img-2.png", "x/img.png", "y/img.jpg.png", "y/img.png"]
+    assert "translated 4 image(s)" in r.stdout
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--batch-size", "-1"), ("--batch-size", "0"), ("--max-pixels", "0"), ("--limit", "x")],
+)
+def test_translate_validates_its_options(dtn_run, tmp_path, option, value):
+    _img(tmp_path / "in" / "a.png")
+    r = xd(
+        "translate", str(dtn_run), str(tmp_path / "in"), "--out", str(tmp_path / "o"), option, value
+    )
+    assert r.returncode == 2 and f"argument {option}" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_translate_skips_bad_files_on_request_and_counts_what_it_wrote(dtn_run, tmp_path):
+    _img(tmp_path / "in" / "good.png")
+    (tmp_path / "in" / "bad.png").write_bytes(b"not an image")
+    out = tmp_path / "o"
+    r = xd("translate", str(dtn_run), str(tmp_path / "in"), "--out", str(out))
+    assert r.returncode == 2 and "--on-bad-file skip" in r.stderr and "data.on_bad" not in r.stderr
+    r = xd(
+        "translate", str(dtn_run), str(tmp_path / "in"), "--out", str(out), "--on-bad-file", "skip"
+    )
+    assert r.returncode == 0 and "translated 1 image(s)" in r.stdout and "1 skipped" in r.stdout
+    assert "bad.png" in r.stderr and [p.name for p in out.glob("*.png")] == ["good.png"]
+
+
+def test_translate_preprocess_output_size_format_limit_html(dtn_run, tmp_path):
+    tall = _img(tmp_path / "in" / "tall.jpg", size=(20, 300), value=200)
+    _img(tmp_path / "in" / "z.png")
+    out = tmp_path / "o"
+    r = xd(
+        "translate",
+        str(dtn_run),
+        str(tall),
+        "--out",
+        str(out),
+        "--preprocess",
+        "pad",
+        "--output-size",
+        "input",
+        "--format",
+        "same",
+        "--html",
+    )
+    assert r.returncode == 0, r.stderr
+    assert Image.open(out / "tall.jpg").size == (20, 300)
+    assert "tall.jpg" in (out / "index.html").read_text()
+    r = xd(
+        "translate",
+        str(dtn_run),
+        str(tmp_path / "in"),
+        "--out",
+        str(tmp_path / "o2"),
+        "--limit",
+        "1",
+    )
+    assert "translated 1 image(s)" in r.stdout
+
+
+def test_evaluate_option_errors_are_one_line(dtn_run, tmp_path):
+    r = xd("evaluate", str(dtn_run), "--json", str(tmp_path))
+    assert r.returncode == 2 and "is a folder; give a file path" in r.stderr
+    assert r.stderr.count("\n") == 1
+    r = xd("evaluate", str(dtn_run), "--n-test", "-5")
+    assert r.returncode == 2 and "argument --n-test: -5 must be > 0" in r.stderr
 
 
 def test_translate_bad_inputs_are_one_line_errors(dtn_run, tmp_path):
@@ -147,6 +243,30 @@ def test_python_api_load_and_translate_tensors_and_pil(dtn_run):
         m.translate(x, z=3)
 
 
+@pytest.mark.parametrize(
+    ("make", "expect"),
+    [
+        (lambda: torch.zeros(2, 3, 32, 32, dtype=torch.uint8), "x.float\\(\\) / 127.5 - 1"),
+        (lambda: torch.zeros(2, 1, 32, 32), "got shape \\(2, 1, 32, 32\\)"),
+        (lambda: torch.zeros(3, 28, 28), "got shape"),
+        (lambda: torch.full((1, 3, 32, 32), 255.0), "from 0..255: x / 127.5 - 1"),
+        (lambda: torch.full((1, 3, 32, 32), math.nan), "NaN"),
+        (lambda: [torch.zeros(3, 32, 32)], "torch.stack"),
+        (lambda: np.zeros((32, 32, 3), np.uint8), "PIL.Image.fromarray"),
+    ],
+)
+def test_python_api_refuses_what_it_cannot_translate(dtn_run, make, expect):
+    m = xdomain.load(dtn_run)
+    with pytest.raises(XDomainError, match=expect):
+        m.translate(make())
+
+
+def test_python_api_warns_on_zero_one_images(dtn_run):
+    m = xdomain.load(dtn_run)
+    with pytest.warns(UserWarning, match="x \\* 2 - 1"):
+        m.translate(torch.rand(2, 3, 32, 32))
+
+
 def test_bad_folder_data_error_names_the_file(tmp_path):
     for d in ("a", "b"):
         (tmp_path / d).mkdir()
@@ -165,3 +285,20 @@ def test_bad_folder_data_error_names_the_file(tmp_path):
     assert xd(*args).returncode == 0  # the config is fine; the data is read when training
     r = xd(*args[:-1], "train.steps=1", "model.f_steps=1")
     assert r.returncode == 2 and "broken.png" in r.stderr and "on_bad_file=skip" in r.stderr
+
+
+def test_data_command_on_toy_specs_small_folders_and_unpaired_roots(tmp_path):
+    r = xd("data", "toy-gmm:line10")
+    assert r.returncode == 0 and "10 modes" in r.stdout, r.stderr
+    for name in ("trainA", "trainB", "testA", "testB"):
+        for i in range(3):
+            _img(tmp_path / "root" / name / f"{i}.png", value=30 * i)
+    r = xd("data", str(tmp_path / "root" / "trainA"), "--grid", str(tmp_path / "g.png"))
+    assert r.returncode == 0 and "3 images" in r.stdout, r.stderr  # < 10 images: no crash
+    assert Image.open(tmp_path / "g.png").size[0] > 0
+    r = xd("data", str(tmp_path / "root"))
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert [line.split()[1] for line in lines] == ["[trainA]:", "[trainB]:"]
+    r = xd("data", str(tmp_path / "root"), "--split", "test")
+    assert "[testA]" in r.stdout and "[testB]" in r.stdout

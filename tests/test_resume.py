@@ -116,7 +116,7 @@ def test_resume_without_checkpoint_and_rerun_into_existing_dir(tmp_path):
     assert r.returncode == 2 and "has no checkpoint yet" in r.stderr
     subprocess.run(_cmd("discogan-toy", run, extra), env=env, check=True, capture_output=True)
     r = subprocess.run(_cmd("discogan-toy", run, extra), env=env, capture_output=True, text=True)
-    assert r.returncode == 2 and "already holds a run; pass --resume" in r.stderr
+    assert r.returncode == 2 and "is not empty" in r.stderr and "pass --resume" in r.stderr
     r = subprocess.run(
         _cmd("discogan-toy", run, [*extra, "data.batch_size=7"], resume=True),
         env=env,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import helpers
 import pytest
 import torch
 
@@ -13,15 +14,7 @@ from xdomain.datamodule import StepSampler
 from xdomain.errors import ConfigError, NonFiniteLossError
 from xdomain.train import Trainer, lr_lambda
 
-TOY = [
-    "train.steps=30",
-    "train.ckpt_every=10",
-    "train.sample_every=100",
-    "eval.every=100",
-    "train.log_every=5",
-    "train.progress=false",
-    "train.threads=1",
-]
+TOY = [*helpers.TOY, "train.steps=30"]  # 30 steps: checkpoints at 10, 20, 30
 
 
 def test_nan_loss_stops_with_message_and_keeps_last_good_checkpoint(tmp_path):
@@ -70,9 +63,23 @@ def test_sampler_epochs_are_permutations_and_resume_anywhere():
     assert next(iter(resumed)) == s.keys(7)
 
 
-def test_bf16_trains_on_cpu_and_fp16_needs_a_gpu(tmp_path):
+def test_bf16_trains_on_cpu(tmp_path):
     cfg = load_config("discogan-toy", [*TOY, "train.steps=3", "train.precision=bf16"])
     Trainer(cfg, tmp_path / "bf16").fit()
-    if not torch.cuda.is_available():
-        with pytest.raises(ConfigError, match="fp16 needs a CUDA GPU"):
-            Trainer(load_config("discogan-toy", [*TOY, "train.precision=fp16"]), tmp_path / "h")
+    _, state, _, _ = ckpt.load_checkpoint(tmp_path / "bf16")
+    assert state["step"] == 3 and "scaler" not in state
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU refusal")
+def test_fp16_needs_a_gpu(tmp_path):
+    with pytest.raises(ConfigError, match="fp16 needs a CUDA GPU"):
+        Trainer(load_config("discogan-toy", [*TOY, "train.precision=fp16"]), tmp_path / "h")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="fp16 with a loss scaler needs CUDA")
+def test_fp16_trains_on_cuda_and_saves_its_loss_scaler(tmp_path):
+    cfg = load_config("discogan-toy", [*TOY, "train.steps=3", "train.precision=fp16"])
+    Trainer(cfg, tmp_path / "fp16").fit()
+    _, state, model, _ = ckpt.load_checkpoint(tmp_path / "fp16")
+    assert state["scaler"]["scale"] > 0 and all(torch.isfinite(v).all() for v in model.values())

@@ -15,35 +15,37 @@ if TYPE_CHECKING:
     from xdomain.methods.base import Method
 
 
-def load(path: str | Path, *, device: str = "cpu") -> Method:
+def load(path: str | Path, *, device: str = "cpu", ckpt: str = "latest") -> Method:
     """Rebuild a trained method from a checkpoint directory alone (config + weights), in eval mode.
 
-    `method.run_config` holds the run's resolved config as a plain mapping.
+    `path` is a run directory, its `checkpoints/` or one checkpoint directory; for a run,
+    `ckpt` chooses `latest` (default), `best` or `step-N`. The method carries
+    `checkpoint_path`, `checkpoint_step` and `run_config` (the run's resolved config mapping).
     """
     from xdomain import checkpoint
     from xdomain.config import build_config
-    from xdomain.errors import CheckpointError
+    from xdomain.errors import CheckpointError, XDomainError, short
     from xdomain.methods import METHODS
     from xdomain.methods.base import DataSpec
 
-    ckpt, state, model_t, _ = checkpoint.load_checkpoint(path)
+    path_c, state, model_t, _ = checkpoint.load_checkpoint(path, ckpt)
+    where = path_c / "state.json"
     try:
-        cfg = build_config(state["config"], f"{ckpt / 'state.json'}")
+        cfg = build_config(state["config"], str(where))
         spec = DataSpec(**state["spec"])
-    except (KeyError, TypeError) as e:
-        raise CheckpointError(
-            f"'{ckpt / 'state.json'}' lacks a valid config or spec ({e})"
-        ) from None
+    except XDomainError as e:
+        raise CheckpointError(f"{e} (the config stored in the checkpoint)") from None
+    except TypeError as e:
+        raise CheckpointError(f"'{where}': field 'spec' is invalid ({short(str(e))})") from None
     method = METHODS[cfg.method](cfg.model, spec)
-    missing, unexpected = method.load_state_dict(model_t, strict=False)
-    if missing or unexpected:
-        raise CheckpointError(
-            f"'{ckpt}' does not match method '{cfg.method}' as configured: missing keys "
-            f"{missing[:3]}, unexpected keys {unexpected[:3]}"
-        )
+    checkpoint.load_weights(method, model_t, path_c, cfg.method)
     method.run_config = state["config"]
-    method.checkpoint_step = int(state["step"])
-    return method.to(device).eval()
+    method.checkpoint_step = state["step"]
+    method.checkpoint_path = path_c
+    try:
+        return method.to(device).eval()
+    except (RuntimeError, AssertionError) as e:
+        raise XDomainError(f"cannot move the model to device {device!r}: {short(str(e))}") from None
 
 
 def __getattr__(name: str):

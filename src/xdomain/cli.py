@@ -1,19 +1,19 @@
 """`xdomain recipes | train | translate | evaluate | data`: one CLI for every method.
 
-Errors in the user's input print one line (`error: ...`) and exit with status 2.
+Every error prints one line (`error: ...`) and exits with status 2: the user's mistakes name the
+file, the field and the fix; an unexpected exception says it is a bug. `--debug` (or
+XDOMAIN_DEBUG=1) shows the traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
-import glob
 import json
+import os
 import sys
 from pathlib import Path
 
 from xdomain.errors import XDomainError
-
-IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
 
 def _cmd_recipes(args: argparse.Namespace) -> int:
@@ -37,7 +37,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out or Path("runs") / Path(args.recipe).stem)
     from xdomain.train import train
 
-    final = train(cfg, out, resume=args.resume)
+    final = train(cfg, out, resume=args.resume, overwrite=args.overwrite)
     if final:
         print(_table(final))
         print(f"run directory: {out}")
@@ -45,57 +45,48 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _expand_inputs(inputs: list[str]) -> list[Path]:
-    files: list[Path] = []
-    for item in inputs:
-        p = Path(item)
-        if p.is_dir():
-            files += sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_EXTS)
-        elif p.is_file():
-            files.append(p)
-        else:
-            matches = sorted(Path(m) for m in glob.glob(item, recursive=True))
-            if not matches:
-                raise XDomainError(f"input '{item}' is not a file, folder or matching glob")
-            files += [m for m in matches if m.is_file()]
-    if not files:
-        raise XDomainError(f"no images found in {' '.join(inputs)}")
-    return files
-
-
 def _cmd_translate(args: argparse.Namespace) -> int:
-    import torch
-    from tqdm.auto import tqdm
-
     import xdomain
-    from xdomain.data import read_image
-    from xdomain.methods.base import pil_to_tensor, tensor_to_pil
+    from xdomain import inference
 
-    method = xdomain.load(args.checkpoint)
-    files = _expand_inputs(args.inputs)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    names: dict[str, int] = {}
+    inference.check_out(out, args.inputs)  # before anything is loaded or written
+    jobs = inference.plan(inference.expand_inputs(args.inputs), args.format)
+    if args.limit:
+        jobs = jobs[: args.limit]
+    method = xdomain.load(args.checkpoint, device=_device(args.device), ckpt=args.ckpt)
     kwargs = {"target": args.target} if args.target else {}
-    for i in tqdm(
-        range(0, len(files), args.batch_size),
-        desc="translate",
-        unit="batch",
-        disable=len(files) <= args.batch_size,
-    ):
-        chunk = files[i : i + args.batch_size]
-        x = torch.stack(
-            [pil_to_tensor(read_image(f, max_pixels=args.max_pixels), method.spec) for f in chunk]
-        )
-        y = method.translate(x, **kwargs)
-        for f, t in zip(chunk, y, strict=True):
-            stem = f.stem
-            names[stem] = names.get(stem, 0) + 1
-            if names[stem] > 1:  # same file name in two input folders: keep both
-                stem = f"{stem}-{names[stem]}"
-            tensor_to_pil(t).save(out / f"{stem}.png")
-    print(f"translated {len(files)} image(s) -> {out}")
+    result = inference.translate_files(
+        method,
+        jobs,
+        out,
+        batch_size=args.batch_size,
+        max_pixels=args.max_pixels,
+        on_bad_file=args.on_bad_file,
+        preprocess=args.preprocess,
+        output_size=args.output_size,
+        translate_kwargs=kwargs,
+    )
+    for path, why in result.skipped:
+        print(f"skipped: {path}: {why}", file=sys.stderr)
+    print(
+        f"translated {len(result.written)} image(s) -> {out}"
+        + (f" ({len(result.skipped)} skipped)" if result.skipped else "")
+        + f" [checkpoint {method.checkpoint_path}, step {method.checkpoint_step}]"
+    )
+    if args.html:
+        print(f"html: {inference.write_html(out, result)}")
     return 0
+
+
+def _device(choice: str) -> str:
+    import torch
+
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise XDomainError("--device cuda: no CUDA device is visible; use --device cpu")
+    if choice == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return choice
 
 
 def _table(metrics: dict[str, float]) -> str:
@@ -112,20 +103,26 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from xdomain.datamodule import build_data
     from xdomain.evaluate import evaluate
 
-    method = xdomain.load(args.checkpoint)
-    cfg = build_config(method.run_config, "checkpoint config")
+    json_path = Path(args.json) if args.json else None
+    if json_path is not None and json_path.is_dir():
+        raise XDomainError(f"--json '{json_path}' is a folder; give a file path (e.g. m.json)")
+    method = xdomain.load(args.checkpoint, device=_device(args.device), ckpt=args.ckpt)
+    cfg = build_config(method.run_config, f"{method.checkpoint_path / 'state.json'}")
     if args.n_test:
         cfg.eval.n_test = args.n_test
     data = build_data(cfg.data, n_val=cfg.eval.n_val if cfg.eval.select else 0)
     metrics = evaluate(method, data, cfg.eval)
     print(_table(metrics))
-    if args.json:
-        Path(args.json).write_text(json.dumps(metrics, indent=1))
+    if json_path is not None:
+        from xdomain.io import atomic_write_text
+
+        atomic_write_text(json_path, json.dumps(metrics, indent=1))
     return 0
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
-    from xdomain.data import EMBEDDED, load_domain
+    from xdomain.data import EMBEDDED
+    from xdomain.data.folders import UNPAIRED
 
     if not args.source:
         print("embedded sources: " + ", ".join(EMBEDDED) + ", toy-gmm:<geometry>")
@@ -134,60 +131,169 @@ def _cmd_data(args: argparse.Namespace) -> int:
             " testA/ testB/"
         )
         return 0
-    ds = load_domain(args.source, args.split, on_bad_file=args.on_bad_file)
+    if args.source.startswith("toy-gmm:"):
+        from xdomain.data.toy import load_toy
+
+        toy = load_toy(args.source, args.split)
+        print(
+            f"{args.source} [{args.split}]: {len(toy)} points in 2-D, {toy.num_classes} modes,"
+            f" sigma {toy.sigma:g}"
+        )
+        return 0
+    root = Path(args.source)
+    if root.is_dir() and all((root / u).is_dir() for u in UNPAIRED):
+        # an unpaired root: each of its four folders is its own domain/split
+        for name in UNPAIRED:
+            if name.startswith(args.split):
+                _describe_domain(str(root / name), name, args, grid_suffix=f"-{name}")
+        return 0
+    _describe_domain(args.source, args.split, args)
+    return 0
+
+
+def _describe_domain(
+    source: str, split: str, args: argparse.Namespace, grid_suffix: str = ""
+) -> None:
+    from xdomain.data import load_domain
+
+    ds = load_domain(source, split, on_bad_file=args.on_bad_file)
     print(
-        f"{args.source} [{args.split}]: {len(ds)} images, {ds.channels}x{ds.image_size}px,"
+        f"{source} [{split}]: {len(ds)} images, {ds.channels}x{ds.image_size}px,"
         f" {ds.num_classes or 'no'} classes, {len(ds.skipped)} skipped"
     )
     for f in ds.skipped:
         print(f"  skipped: {f}")
-    if args.grid:
+    if args.grid and len(ds):
         import torch
 
         from xdomain.report import save_grid
 
-        rows = [
-            torch.stack([ds[i][0] for i in range(r * 10, min(len(ds), r * 10 + 10))])
-            for r in range(min(8, len(ds) // 10))
-        ]
-        print(f"grid: {save_grid(rows, args.grid)}")
-    return 0
+        n = min(len(ds), 80)  # up to 8 rows of 10; a last, shorter row for small folders
+        rows = [torch.stack([ds[i][0] for i in range(r, min(n, r + 10))]) for r in range(0, n, 10)]
+        grid = Path(args.grid)
+        grid = grid.with_name(f"{grid.stem}{grid_suffix}{grid.suffix or '.png'}")
+        print(f"grid: {save_grid(rows, grid)}")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{value} must be > 0")
+    return value
+
+
+CKPT_HELP = "which checkpoint of a run directory: latest (default), best or step-N"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="xdomain", description=__doc__.splitlines()[0])
-    sub = p.add_subparsers(dest="command", required=True)
+    from xdomain import __version__
+    from xdomain.data.images import PREPROCESS
 
-    s = sub.add_parser("recipes", help="list the built-in experiments")
+    p = argparse.ArgumentParser(prog="xdomain", description=__doc__.splitlines()[0])
+    p.add_argument("--version", action="version", version=f"xdomain {__version__}")
+    p.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the full traceback of an error (also: XDOMAIN_DEBUG=1), for bug reports",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+    # --debug also after the command (`xdomain train --debug ...`)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="as above")
+
+    s = sub.add_parser("recipes", parents=[common], help="list the built-in experiments")
     s.set_defaults(fn=_cmd_recipes)
 
-    s = sub.add_parser("train", help="train a recipe (name or .yaml path)")
-    s.add_argument("recipe")
+    s = sub.add_parser(
+        "train", parents=[common], help="train a recipe (built-in name, or a path to a .yaml file)"
+    )
+    s.add_argument("recipe", help="a built-in recipe name (xdomain recipes) or a .yaml path")
     s.add_argument("overrides", nargs="*", help="key=value, e.g. train.steps=1000")
     s.add_argument("--out", help="run directory (default: runs/<recipe>)")
     s.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     s.add_argument("--resume", action="store_true", help="continue the run in --out")
+    s.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start afresh in a non-empty --out, deleting the previous run's files there",
+    )
     s.set_defaults(fn=_cmd_train)
 
-    s = sub.add_parser("translate", help="translate image files, folders or globs")
+    s = sub.add_parser(
+        "translate", parents=[common], help="translate image files, folders or globs"
+    )
     s.add_argument("checkpoint", help="run directory or checkpoint directory")
-    s.add_argument("inputs", nargs="+")
-    s.add_argument("--out", required=True)
-    s.add_argument("--batch-size", type=int, default=64)
+    s.add_argument("inputs", nargs="+", help="image files, folders (recursive) or globs")
+    s.add_argument(
+        "--out", required=True, help="output folder (mirrors the inputs' relative paths)"
+    )
+    s.add_argument("--ckpt", default="latest", help=CKPT_HELP)
+    s.add_argument("--batch-size", type=_positive_int, default=64, help="images per forward pass")
     s.add_argument("--target", help="target domain or label, for methods that take one")
-    s.add_argument("--max-pixels", type=int, default=50_000_000)
+    s.add_argument(
+        "--max-pixels",
+        type=_positive_int,
+        default=50_000_000,
+        help="refuse larger images before decoding them (decompression bombs)",
+    )
+    s.add_argument(
+        "--on-bad-file",
+        default="error",
+        choices=["error", "skip"],
+        help="a corrupt or unreadable input stops the run (error) or is listed and skipped",
+    )
+    s.add_argument(
+        "--preprocess",
+        default="crop",
+        choices=PREPROCESS,
+        help="bring an input to the model's square size: crop (short side + centre crop, as in"
+        " training), resize (whole image, aspect not kept) or pad (long side + border colour)",
+    )
+    s.add_argument(
+        "--output-size",
+        default="model",
+        choices=["model", "input"],
+        help="outputs at the model's size, or scaled back to the input's geometry",
+    )
+    s.add_argument(
+        "--format",
+        default="png",
+        choices=["png", "same"],
+        help="write PNG (lossless, default) or the input's own format",
+    )
+    s.add_argument("--limit", type=_positive_int, help="translate only the first N inputs")
+    s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    s.add_argument(
+        "--html", action="store_true", help="also write OUT/index.html: inputs beside outputs"
+    )
     s.set_defaults(fn=_cmd_translate)
 
-    s = sub.add_parser("evaluate", help="metrics of a checkpoint on its recipe's held-out data")
-    s.add_argument("checkpoint")
+    s = sub.add_parser(
+        "evaluate", parents=[common], help="metrics of a checkpoint on its recipe's held-out data"
+    )
+    s.add_argument("checkpoint", help="run directory or checkpoint directory")
+    s.add_argument("--ckpt", default="latest", help=CKPT_HELP)
     s.add_argument("--json", help="also write the metrics to this JSON file")
-    s.add_argument("--n-test", type=int, default=0, help="held-out items (default: the recipe's)")
+    s.add_argument(
+        "--n-test", type=_positive_int, help="held-out items to score (default: the recipe's)"
+    )
+    s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     s.set_defaults(fn=_cmd_evaluate)
 
-    s = sub.add_parser("data", help="inspect a data source or folder")
-    s.add_argument("source", nargs="?")
-    s.add_argument("--split", default="train")
-    s.add_argument("--on-bad-file", default="error", choices=["error", "skip"])
+    s = sub.add_parser("data", parents=[common], help="inspect a data source or folder")
+    s.add_argument("source", nargs="?", help="an embedded source name or a folder of images")
+    s.add_argument(
+        "--split", default="train", choices=["train", "test"], help="which split to inspect"
+    )
+    s.add_argument(
+        "--on-bad-file",
+        default="error",
+        choices=["error", "skip"],
+        help="stop at a bad image (error) or list and skip it",
+    )
     s.add_argument("--grid", help="write a PNG grid of the first images here")
     s.set_defaults(fn=_cmd_data)
     return p
@@ -201,14 +307,33 @@ def main(argv: list[str] | None = None) -> int:
         if args.command != "train" or any(r.startswith("-") or "=" not in r for r in rest):
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
         args.overrides = [*args.overrides, *rest]
+    debug = args.debug or os.environ.get("XDOMAIN_DEBUG", "") not in ("", "0")
     try:
         return args.fn(args)
-    except XDomainError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as e:
+        if debug:
+            raise
+        print(f"error: {_one_line(e)}", file=sys.stderr)
+        return 2
+
+
+def _one_line(e: Exception) -> str:
+    """An exception as the one line the user sees (cut: a message never floods the terminal)."""
+    if isinstance(e, XDomainError):
+        text = str(e)
+    elif isinstance(e, OSError):
+        where = f"'{e.filename}': " if e.filename else ""
+        text = f"{where}{e.strerror or e}"
+    else:  # a bug: say so, and how to report it
+        text = (
+            f"internal error ({type(e).__name__}: {e}); this is a bug in xdomain: rerun with"
+            " --debug and report the traceback"
+        )
+    text = " ".join(text.split())
+    return text if len(text) <= 600 else text[:580] + " ... (cut)"
 
 
 if __name__ == "__main__":

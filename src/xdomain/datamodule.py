@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from xdomain.config import DataConfig
-from xdomain.errors import DataError
+from xdomain.config import DataConfig, data_kind
+from xdomain.errors import ConfigError, DataError
 from xdomain.methods.base import Batch, DataSpec
 
 
@@ -188,14 +188,23 @@ def build_data(cfg: DataConfig, *, n_val: int = 0) -> TwoDomainData:
         for s in (cfg.a, cfg.b):
             if not s:
                 raise DataError("data.a and data.b must name a source or folder (or set data.root)")
+    points = data_kind(cfg) == "points"
     train_a = _load(a_train, "train", cfg, cfg.n_a)
     train_b = _load(b_train, "train", cfg, cfg.n_b)
-    test_a = _load(a_test, "test", cfg, None)
-    test_b = _load(b_test, "test", cfg, None)
     n_train_a = len(train_a)
     if n_val > 0 and len(train_a) >= 4 * n_val:
         n_train_a = len(train_a) - n_val
-    points = cfg.a.startswith("toy-gmm")
+    # before anything is sized by the batch: a batch larger than an epoch would make every
+    # sampler step walk several permutations (and 10**12 never finishes)
+    items = "points" if points else "images"
+    for name, n in (("a", n_train_a), ("b", len(train_b))):
+        if cfg.batch_size > n:
+            raise ConfigError(
+                f"data.batch_size={cfg.batch_size} is larger than domain {name}'s training set"
+                f" ({n} {items}); lower data.batch_size"
+            )
+    test_a = _load(a_test, "test", cfg, None)
+    test_b = _load(b_test, "test", cfg, None)
     spec = DataSpec(
         kind="points" if points else "image",
         channels=cfg.channels,

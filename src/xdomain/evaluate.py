@@ -2,8 +2,10 @@
 
 Images: translations of held-out `a` are scored by the judge of domain `b` (a classifier trained on
 real `b` images only): label accuracy where both domains share a label space (the DTN protocol),
-FID and KID in the judge's feature space. `val_*` metrics use a validation tail of train `a`, never
-the test split, so selecting a checkpoint by them does not peek at test data.
+FID and KID in the judge's feature space. KID is reported as computed (not multiplied by 1000),
+`kid_judge_std` is its standard deviation over 50 random subsets. `val_*` metrics use a
+validation tail of train `a`, never the test split, so selecting a checkpoint by them does not
+peek at test data.
 Points (the 2-D toy): mode coverage, from `xdomain.metrics.toy`.
 """
 
@@ -27,9 +29,14 @@ def _judge(train: Any, test: Any) -> Any:
 
 
 @torch.no_grad()
-def translate_all(method: Method, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    outs = [method.translate(x[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)]
-    return torch.cat(outs)
+def translate_all(
+    method: Method, x: torch.Tensor, batch_size: int = 256, desc: str = "evaluate: translating"
+) -> torch.Tensor:
+    from tqdm.auto import tqdm
+
+    starts = range(0, x.shape[0], batch_size)
+    bar = tqdm(starts, desc=desc, unit="batch", leave=False, delay=2.0)
+    return torch.cat([method.translate(x[i : i + batch_size]) for i in bar])
 
 
 def evaluate(method: Method, data: TwoDomainData, cfg: EvalConfig) -> dict[str, float]:
@@ -56,5 +63,12 @@ def evaluate(method: Method, data: TwoDomainData, cfg: EvalConfig) -> dict[str, 
     real_f = extract_features(judge.features, xb)
     fake_f = extract_features(judge.features, fake_b)
     metrics["fid_judge"] = fid(real_f, fake_f)
-    metrics["kid_judge"] = kid(real_f, fake_f, n_subsets=50, subset_size=min(len(xb), 1000))[0]
+    # KID as computed (not x1000, unlike some papers), with its spread over the 50 subsets
+    mean, std = kid(real_f, fake_f, n_subsets=50, subset_size=min(len(xb), 1000))
+    metrics["kid_judge"], metrics["kid_judge_std"] = mean, std
     return metrics
+
+
+def n_scored(data: TwoDomainData, cfg: EvalConfig) -> int:
+    """How many held-out items `evaluate` translates and scores (the test split may be smaller)."""
+    return min(cfg.n_test, len(data.test_a))

@@ -8,17 +8,24 @@ from __future__ import annotations
 import json
 import os
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 from tqdm.auto import tqdm
 
 from xdomain import checkpoint as ckpt
+from xdomain import rundir
 from xdomain.config import RunConfig, to_dict, to_yaml
 from xdomain.datamodule import TwoDomainData, build_data
-from xdomain.errors import ConfigError, NonFiniteLossError, XDomainError
+from xdomain.errors import (
+    CheckpointError,
+    ConfigError,
+    NonFiniteLossError,
+    XDomainError,
+    short,
+)
 from xdomain.methods import METHODS
 from xdomain.methods.base import Method, check_finite
 
@@ -27,7 +34,13 @@ RESUMABLE_CHANGES = {"train.steps", "train.progress", "train.log_every"}
 
 
 def _config_diff(saved: Any, now: Any, prefix: str = "") -> str | None:
-    """The first dotted key whose value differs (ignoring RESUMABLE_CHANGES), else None."""
+    """The first dotted key whose value differs (ignoring RESUMABLE_CHANGES), else None.
+
+    Two configs that differ as a whole (one missing, not a mapping) differ at "the whole config":
+    an empty key must never read as "no difference".
+    """
+    if not prefix and not (isinstance(saved, dict) and isinstance(now, dict)):
+        return "the whole config"
     if isinstance(saved, dict) and isinstance(now, dict):
         for k in sorted(set(saved) | set(now)):
             d = _config_diff(saved.get(k), now.get(k), f"{prefix}{k}.")
@@ -84,15 +97,45 @@ def build_method(cfg: RunConfig, data: TwoDomainData | None, spec: Any = None) -
 
 
 class Trainer:
-    def __init__(self, cfg: RunConfig, out: str | Path, *, resume: bool = False) -> None:
+    """Owns one run directory (locked while it lives) and trains one method in it.
+
+    `overwrite` replaces a previous run in `out`; `resume` continues the checkpoint that
+    `out/checkpoints/latest` names, refusing a config that differs from the one stored in it.
+    """
+
+    def __init__(
+        self,
+        cfg: RunConfig,
+        out: str | Path,
+        *,
+        resume: bool = False,
+        overwrite: bool = False,
+    ) -> None:
         self.cfg, self.out, self.resume = cfg, Path(out), resume
+        if resume and overwrite:
+            raise ConfigError("--resume and --overwrite exclude each other; choose one")
         self.acc = make_accelerator(cfg)
         self.main = self.acc.is_main_process
         self.ckpt_root = self.out / "checkpoints"
-        self._check_out_dir()
+        if resume and not self.ckpt_root.is_dir():  # before the lock creates the folder
+            raise XDomainError(
+                f"--resume: '{self.out}' has no checkpoint yet; start without --resume"
+            )
+        self.lock = rundir.open_run_dir(self.out) if self.main else None
+        try:
+            loaded = self._prepare_out_dir(overwrite)
+            self._build(loaded)
+        except BaseException:
+            self.close()
+            raise
+
+    def _build(self, loaded: Any) -> None:
+        cfg = self.cfg
         self.data = build_data(cfg.data, n_val=cfg.eval.n_val if cfg.eval.select else 0)
         self.method = build_method(cfg, self.data).to(self.acc.device)
         self.method.attach(self.acc)
+        if self.main:
+            self.method.artifact_dir = self.out / "figures"
         self.method.setup(self.data)
         self.optims = self.method.optimizers()
         self.scheds = {
@@ -103,38 +146,53 @@ class Trainer:
         }
         self.step = 0
         self.best: dict[str, Any] = {}
+        # one id per run: retention deletes only checkpoints carrying it
+        self.run_id = uuid.uuid4().hex
         # per-process randomness (dropout, noise, pools) after the shared init; a resumed run
         # replaces it with the RNG state saved in the checkpoint
         torch.manual_seed(cfg.seed * 1000 + self.acc.process_index)
-        if resume:
-            self._load_latest()
+        if loaded is not None:
+            self._restore(*loaded)
+
+    def close(self) -> None:
+        """Release the run directory (also done at the end of `fit`)."""
+        if self.lock is not None:
+            self.lock.release()
 
     # ------------------------------------------------------------------ setup helpers
-    def _check_out_dir(self) -> None:
+    def _prepare_out_dir(self, overwrite: bool) -> Any:
+        """Check the run directory against what was asked; -> the checkpoint to resume or None.
+
+        Every check runs before anything is written: a refused run changes nothing on disk.
+        """
         cfg_path = self.out / "config.yaml"
-        has_ckpt = (self.ckpt_root / "latest").is_file()
+        loaded = None
         if self.resume:
-            if not has_ckpt:
-                raise XDomainError(
-                    f"--resume: '{self.ckpt_root}' has no checkpoint yet; start without --resume"
-                )
-            if cfg_path.is_file():
-                diff = _config_diff(yaml.safe_load(cfg_path.read_text()), to_dict(self.cfg))
-                if diff:
-                    raise ConfigError(
-                        f"--resume: the config differs from '{cfg_path}' at '{diff}'; resume with"
-                        " the same recipe and overrides (only train.steps may grow), or start a"
-                        " new --out directory"
-                    )
-        elif has_ckpt:
-            raise XDomainError(
-                f"'{self.out}' already holds a run; pass --resume to continue it"
-                " or choose another --out"
+            loaded = ckpt.load_checkpoint(self.ckpt_root)
+            path, state = loaded[0], loaded[1]
+            diff = (
+                "method"
+                if state["method"] != self.cfg.method
+                else _config_diff(state["config"], to_dict(self.cfg))
             )
+            if diff:
+                raise ConfigError(
+                    f"--resume: the config differs from the one stored in '{path}' at '{diff}';"
+                    " resume with the same recipe and overrides (only train.steps may grow),"
+                    " or start a new --out directory"
+                )
+            if self.cfg.train.steps < state["step"]:
+                raise ConfigError(
+                    f"--resume: train.steps={self.cfg.train.steps} is below the step of"
+                    f" '{path}' ({state['step']}); give train.steps >= {state['step']}"
+                )
+        elif self.main:
+            rundir.check_fresh(self.out, overwrite=overwrite)
         if self.main:
-            self.out.mkdir(parents=True, exist_ok=True)
+            ckpt.clean_stale(self.ckpt_root)
             (self.out / "samples").mkdir(exist_ok=True)
-            cfg_path.write_text(to_yaml(self.cfg))
+            ckpt.atomic_write_text(cfg_path, to_yaml(self.cfg))
+        return loaded
 
     def _state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         tensors, rng_meta = ckpt.rng_state()
@@ -151,6 +209,7 @@ class Trainer:
             "schedulers": {k: s.state_dict() for k, s in self.scheds.items()},
             "rng": rng_meta,
             "best": self.best,
+            "run_id": self.run_id,
             "xdomain_version": __import__("xdomain").__version__,
         }
         if self.acc.scaler is not None:
@@ -171,18 +230,34 @@ class Trainer:
             name=name,
         )
 
-    def _load_latest(self) -> None:
-        path, state, model_t, train_t = ckpt.load_checkpoint(self.ckpt_root)
-        ckpt.set_rng_state(train_t, state["rng"])
-        self.method.load_state_dict(model_t)
-        for name, opt in self.optims.items():
-            opt.load_state_dict(ckpt.optimizer_from_flat(name, state["optimizers"][name], train_t))
-        for name, s in self.scheds.items():
-            s.load_state_dict(state["schedulers"][name])
+    def _restore(
+        self,
+        path: Path,
+        state: dict[str, Any],
+        model_t: dict[str, torch.Tensor],
+        train_t: dict[str, torch.Tensor],
+    ) -> None:
+        """Continue exactly where checkpoint `path` stopped (weights, optimizers, RNG, logs)."""
+        where = path / "state.json"
+        ckpt.load_weights(self.method, model_t, path, self.cfg.method)
+        try:
+            ckpt.set_rng_state(train_t, state["rng"])
+            for name, opt in self.optims.items():
+                opt.load_state_dict(
+                    ckpt.optimizer_from_flat(name, state["optimizers"][name], train_t)
+                )
+            for name, s in self.scheds.items():
+                s.load_state_dict(state["schedulers"][name])
+        except (KeyError, ValueError, TypeError, IndexError, RuntimeError) as e:
+            raise CheckpointError(
+                f"'{where}': the optimizer, scheduler or RNG state does not fit this method"
+                f" ({short(str(e))}); use another step-* checkpoint"
+            ) from None
         if self.acc.scaler is not None and "scaler" in state:
             self.acc.scaler.load_state_dict(state["scaler"])
-        self.step = int(state["step"])
-        self.best = state.get("best", {})
+        self.step = state["step"]
+        self.best = state["best"]
+        self.run_id = state.get("run_id") or self.run_id
         self._truncate_logs()
         if self.main:
             tqdm.write(f"resumed from {path} at step {self.step}")
@@ -260,6 +335,8 @@ class Trainer:
                 with self.acc.autocast():
                     logs = self.method.train_step(batch, self.step)
                 check_finite(logs, self.step)
+                if self.acc.num_processes > 1:
+                    self._sync_buffers()
                 for s in self.scheds.values():
                     s.step()
                 self.step += 1
@@ -269,11 +346,11 @@ class Trainer:
                     self.log({"step": self.step, "kind": "train", **logs, "it_per_s": rate})
                     bar.set_postfix({k: f"{v:.3g}" for k, v in list(logs.items())[:4]})
                 if self.main and (self.step % t.sample_every == 0 or self.step == t.steps):
+                    sample = self.out / "samples" / f"step-{self.step:07d}.png"
                     with torch.random.fork_rng():
-                        self.method.visualize(
-                            fixed, self.out / "samples" / f"step-{self.step:07d}.png"
-                        )
+                        self.method.visualize(fixed, sample)
                     self.method.train()
+                    self._sample_to_tensorboard(sample)
                 if self.step % cfg.eval.every == 0 or self.step == t.steps:
                     metrics = self.evaluate()
                     self.method.train()
@@ -288,20 +365,52 @@ class Trainer:
                     self.save()
         except NonFiniteLossError as e:
             bar.close()
-            raise NonFiniteLossError(
-                f"{e} (last good checkpoint: {self.ckpt_root / 'latest'})"
-            ) from None
+            kept = ckpt.latest_name(self.ckpt_root)
+            where = (
+                f"last good checkpoint: {self.ckpt_root / kept}"
+                if kept
+                else "no checkpoint was written before it"
+            )
+            raise NonFiniteLossError(f"{e} ({where})") from None
         finally:
             bar.close()
             if self.main:
                 self.tb.close()
+            if self.step < t.steps:  # stopped early: free the run directory now
+                self.close()
         final = {}
         if self.main:
             final = self._final_metrics()
             from xdomain.report import write_report
 
             write_report(self.out)
+        self.close()
         return final
+
+    def _sample_to_tensorboard(self, png: Path) -> None:
+        """The sample grid as a TensorBoard image too (IMAGES tab), beside the scalars."""
+        if png.is_file():
+            import numpy as np
+            from PIL import Image
+
+            with Image.open(png) as im:
+                self.tb.add_image(
+                    "samples", np.asarray(im.convert("RGB")), self.step, dataformats="HWC"
+                )
+
+    def _sync_buffers(self) -> None:
+        """Average float buffers (batch-norm running statistics) over processes.
+
+        Gradients are averaged in `Method.update`, so parameters stay identical; buffers are
+        updated by each process's own forward passes and would drift apart without this.
+        """
+        bufs = [b for b in self.method.buffers() if b.is_floating_point()]
+        if bufs:
+            flat = self.acc.reduce(torch.cat([b.reshape(-1) for b in bufs]), reduction="mean")
+            offset = 0
+            for b in bufs:
+                b.copy_(flat[offset : offset + b.numel()].view_as(b))
+                offset += b.numel()
 
     def _final_metrics(self) -> dict[str, float]:
         """The last eval record (and the best checkpoint's, when one is selected)."""
@@ -315,7 +424,12 @@ class Trainer:
         return out
 
 
-def train(cfg: RunConfig, out: str | Path, *, resume: bool = False) -> dict[str, float]:
+def train(
+    cfg: RunConfig, out: str | Path, *, resume: bool = False, overwrite: bool = False
+) -> dict[str, float]:
     """Train a run to `cfg.train.steps`; returns the final metrics."""
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    return Trainer(cfg, out, resume=resume).fit()
+    trainer = Trainer(cfg, out, resume=resume, overwrite=overwrite)
+    try:
+        return trainer.fit()
+    finally:
+        trainer.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import warnings
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -151,21 +152,68 @@ def decode_file(path: Path, *, max_pixels: int) -> np.ndarray:
     return to_pixels(im)
 
 
-def fit_square(pixels: np.ndarray, size: int) -> np.ndarray:
-    """Resize the shorter side to `size` and centre-crop to (size, size, C); uint8 in and out.
+Preprocess = Literal["crop", "resize", "pad"]
+PREPROCESS: tuple[str, ...] = ("crop", "resize", "pad")
 
+
+def fit_square(pixels: np.ndarray, size: int, mode: Preprocess = "crop") -> np.ndarray:
+    """Bring uint8 (H, W, C) pixels to (size, size, C): the one rule for training and inference.
+
+    - `crop` (training's rule, the default): resize the shorter side to `size`, centre-crop.
+    - `resize`: resize the whole image to size x size (the aspect ratio is not kept).
+    - `pad`: resize the longer side to `size`, centre it on a square filled with the median
+      colour of the image's border (white for a scan, black for a dark background).
     Bicubic with a box pre-reduction (`reducing_gap`): bicubic alone is sharp when upscaling,
     the box step averages (area-style) when shrinking a lot, which avoids aliasing in photos.
     """
     h, w, c = pixels.shape
-    scale = size / min(h, w)
-    new_w, new_h = max(size, round(w * scale)), max(size, round(h * scale))
-    im = Image.fromarray(pixels[..., 0] if c == 1 else pixels)
+    if mode == "resize":
+        new_w = new_h = size
+    else:
+        scale = size / (min(h, w) if mode == "crop" else max(h, w))
+        new_w, new_h = round(w * scale), round(h * scale)
+        new_w, new_h = (
+            (max(size, new_w), max(size, new_h))
+            if mode == "crop"
+            else (min(size, max(1, new_w)), min(size, max(1, new_h)))
+        )
+    im = _pil(pixels)
     if (new_w, new_h) != (w, h):
         im = im.resize((new_w, new_h), Image.Resampling.BICUBIC, reducing_gap=3.0)
-    left, top = (new_w - size) // 2, (new_h - size) // 2
-    out = np.asarray(im.crop((left, top, left + size, top + size)), dtype=np.uint8)
+    if mode == "pad":
+        border = np.concatenate(
+            [pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]], axis=0
+        )  # (2W + 2H, C)
+        fill = tuple(int(v) for v in np.median(border, axis=0))
+        canvas = Image.new(im.mode, (size, size), fill[0] if c == 1 else fill)
+        canvas.paste(im, ((size - new_w) // 2, (size - new_h) // 2))
+        im = canvas
+    else:
+        left, top = (new_w - size) // 2, (new_h - size) // 2
+        im = im.crop((left, top, left + size, top + size))
+    out = np.asarray(im, dtype=np.uint8)
     return out[..., None] if out.ndim == 2 else out
+
+
+def unfit_square(
+    out: Image.Image, input_size: tuple[int, int], mode: Preprocess = "crop"
+) -> Image.Image:
+    """Map a model-size output back to the input's geometry (`--output-size input`).
+
+    `resize` and `pad` give back the input's (W, H) exactly (the padding is cut away first);
+    `crop` gives the centre square the model saw, at its size in the input (short side).
+    """
+    w, h = input_size
+    size = out.size[0]
+    if mode == "crop":
+        side = min(w, h)
+        return out.resize((side, side), Image.Resampling.BICUBIC)
+    if mode == "pad":
+        scale = size / max(w, h)
+        new_w, new_h = min(size, max(1, round(w * scale))), min(size, max(1, round(h * scale)))
+        left, top = (size - new_w) // 2, (size - new_h) // 2
+        out = out.crop((left, top, left + new_w, top + new_h))
+    return out.resize((w, h), Image.Resampling.BICUBIC)
 
 
 def bad_file_message(path: Path | str, reason: str) -> str:

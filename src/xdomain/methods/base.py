@@ -9,7 +9,7 @@ The Trainer knows nothing about any single method.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -52,6 +52,9 @@ class Method(nn.Module):
         self.cfg = cfg
         self.spec = spec
         self.accelerator: Any = None  # set by the Trainer (accelerate.Accelerator)
+        # where a method may write extra figures of a run (the Trainer sets `<run>/figures`);
+        # None outside a run (the Python API): such figures are then skipped
+        self.artifact_dir: Path | None = None
 
     # ------------------------------------------------------------------ to implement
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
@@ -89,14 +92,12 @@ class Method(nn.Module):
         loss: Tensor,
         *,
         retain_graph: bool = False,
-        params: Iterator[nn.Parameter] | None = None,
     ) -> None:
         """zero_grad -> backward (scaled under fp16) -> average grads over processes -> step.
 
         Gradients are averaged here rather than by wrapping networks in DDP: GAN methods call the
         same D several times per step and backpropagate several losses, which DDP's one-forward-
-        one-backward bookkeeping does not fit. `params` restricts the all-reduce (default: the
-        optimizer's parameters).
+        one-backward bookkeeping does not fit.
         """
         if not torch.isfinite(loss.detach()).all():
             raise NonFiniteLossError(
@@ -111,11 +112,7 @@ class Method(nn.Module):
             return
         acc.backward(loss, retain_graph=retain_graph)
         if acc.num_processes > 1:
-            plist = (
-                list(params)
-                if params is not None
-                else [p for g in opt.param_groups for p in g["params"]]
-            )
+            plist = [p for g in opt.param_groups for p in g["params"]]
             grads = [p.grad for p in plist if p.grad is not None]
             if grads:
                 flat = torch.cat([g.reshape(-1) for g in grads])
@@ -157,15 +154,25 @@ class Method(nn.Module):
         self.eval()
         try:
             if isinstance(x, Tensor):
-                single = x.dim() == (1 if self.spec.kind == "points" else 3)
-                xb = x.unsqueeze(0) if single else x
+                xb, single = self._check_input(x)
                 device = next(self.parameters()).device
                 y = self.generate(xb.to(device, torch.float32), target=target, z=z, alpha=alpha)
                 y = y.to(x.device)
                 return y[0] if single else y
             from PIL import Image
 
-            images = [x] if isinstance(x, Image.Image) else list(x)
+            images = [x] if isinstance(x, Image.Image) else x
+            if not isinstance(images, (list, tuple)) or not all(
+                isinstance(im, Image.Image) for im in images
+            ):
+                raise XDomainError(_INPUT_HELP.format(got=_describe(x)))
+            if self.spec.kind == "points":
+                raise XDomainError(
+                    f"{type(self).__name__} was trained on {self.spec.dims}-D points; it"
+                    " translates (N, dims) tensors, not images"
+                )
+            if not images:
+                return []
             tensors = torch.stack([pil_to_tensor(im, self.spec) for im in images])
             y = self.translate(tensors, target=target, z=z, alpha=alpha)
             out = [tensor_to_pil(t) for t in y]
@@ -173,26 +180,78 @@ class Method(nn.Module):
         finally:
             self.train(was_training)
 
+    def _check_input(self, x: Tensor) -> tuple[Tensor, bool]:
+        """A tensor input -> (batch, was it one item); every misuse is a one-line error."""
+        s = self.spec
+        if x.is_floating_point() is False:
+            raise XDomainError(
+                f"translate got a {x.dtype} tensor; give floats in [-1, 1]"
+                " (for uint8 pixels: x.float() / 127.5 - 1)"
+            )
+        if s.kind == "points":
+            if x.dim() not in (1, 2) or x.shape[-1] != s.dims:
+                raise XDomainError(
+                    f"translate got shape {tuple(x.shape)}; this method takes ({s.dims},) or"
+                    f" (N, {s.dims}) points"
+                )
+            single = x.dim() == 1
+        else:
+            want = (s.channels, s.image_size, s.image_size)
+            if x.dim() not in (3, 4) or tuple(x.shape[-3:]) != want:
+                raise XDomainError(
+                    f"translate got shape {tuple(x.shape)}; this method takes {want} or"
+                    f" (B, {', '.join(map(str, want))}) tensors in [-1, 1] (pass PIL images to"
+                    " have them resized and converted)"
+                )
+            single = x.dim() == 3
+        if x.numel() and not torch.isfinite(x).all():
+            raise XDomainError("translate got NaN or infinite values in its input")
+        if s.kind == "image" and x.numel():
+            lo, hi = float(x.min()), float(x.max())
+            if lo < -1.001 or hi > 1.001:
+                raise XDomainError(
+                    f"translate got values in [{lo:.3g}, {hi:.3g}]; images are tensors in"
+                    " [-1, 1] (from [0, 1]: x * 2 - 1; from 0..255: x / 127.5 - 1)"
+                )
+            if lo >= 0 and hi > lo:
+                # real images in [-1, 1] all but never lack negative values (darker than grey);
+                # a warning, not an error: a bright image is legal
+                warnings.warn(
+                    f"translate got values in [{lo:.3g}, {hi:.3g}], all >= 0: images are"
+                    " expected in [-1, 1]; if yours are in [0, 1], pass x * 2 - 1",
+                    stacklevel=3,
+                )
+        return (x.unsqueeze(0) if single else x), single
 
-def pil_to_tensor(image: Any, spec: DataSpec) -> Tensor:
-    """A PIL image -> (C, H, W) float in [-1, 1] at the method's size and channel count."""
-    from PIL import Image
 
-    from xdomain.data import convert_image
+_INPUT_HELP = (
+    "translate takes a torch tensor in [-1, 1] ((C, H, W) or (B, C, H, W)), a PIL image or a"
+    " list of PIL images; got {got} (numpy HxWxC uint8: PIL.Image.fromarray(a); a list of"
+    " tensors: torch.stack(list))"
+)
 
-    image = convert_image(image, spec.channels)
-    w, h = image.size
-    s = spec.image_size / min(w, h)
-    image = image.resize(
-        (max(spec.image_size, round(w * s)), max(spec.image_size, round(h * s))),
-        Image.Resampling.BICUBIC,
-    )
-    w, h = image.size
-    left, top = (w - spec.image_size) // 2, (h - spec.image_size) // 2
-    image = image.crop((left, top, left + spec.image_size, top + spec.image_size))
-    arr = np.asarray(image, dtype=np.float32)
-    if arr.ndim == 2:
-        arr = arr[:, :, None]
+
+def _describe(x: Any) -> str:
+    if isinstance(x, (list, tuple)):
+        inner = {type(v).__name__ for v in x}
+        return f"a {type(x).__name__} of {', '.join(sorted(inner)) or 'nothing'}"
+    return f"a {type(x).__module__}.{type(x).__name__}"
+
+
+def pil_to_tensor(image: Any, spec: DataSpec, preprocess: str = "crop") -> Tensor:
+    """A PIL image -> (C, H, W) float in [-1, 1] at the method's size and channel count.
+
+    The same conversion and `fit_square` rule as the training data (`xdomain.data.images`), so
+    a file translated here is seen exactly as a training image of the same file was.
+    """
+    from xdomain.data.dataset import to_channels
+    from xdomain.data.images import BadImage, fit_square, to_pixels
+
+    try:
+        pixels = to_channels(to_pixels(image), spec.channels)
+    except BadImage as e:
+        raise XDomainError(f"cannot convert image: {e.reason}") from None
+    arr = fit_square(pixels, spec.image_size, preprocess).astype(np.float32)  # (S, S, C)
     return torch.from_numpy(arr).permute(2, 0, 1) / 127.5 - 1.0
 
 

@@ -1,0 +1,52 @@
+"""Shared by several test files: the CLI as a real process, tiny toy overrides, a valid state."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+# a 20-step 2-D toy run: seconds, one thread, no evaluation but the final one
+TOY = [
+    "train.steps=20",
+    "train.ckpt_every=10",
+    "train.sample_every=100",
+    "eval.every=100",
+    "train.log_every=5",
+    "train.progress=false",
+    "train.threads=1",
+]
+
+
+def cli(*args: str, cwd: Path | None = None, **kw: Any) -> subprocess.CompletedProcess:
+    """`python -m xdomain.cli ARGS` in a fresh process, one thread, output captured."""
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    return subprocess.run(
+        [sys.executable, "-m", "xdomain.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=600,
+        **kw,
+    )
+
+
+def checkpoint_state(**extra: Any) -> tuple[dict, dict]:
+    """(RNG tensors, a minimal state.json mapping that `checkpoint.read_state` accepts)."""
+    from xdomain import checkpoint as ckpt
+
+    tensors, rng = ckpt.rng_state()
+    state = {
+        "method": "dtn",
+        "config": {"method": "dtn"},
+        "spec": {},
+        "optimizers": {},
+        "schedulers": {},
+        "best": {},
+        "rng": rng,
+        **extra,
+    }
+    return tensors, state
