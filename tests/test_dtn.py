@@ -8,7 +8,7 @@ import torch
 
 from xdomain.config import load_config
 from xdomain.methods.base import DataSpec
-from xdomain.methods.dtn import DTN, augment_source
+from xdomain.methods.dtn import DTN, augment_source, train_f
 from xdomain.train import Trainer
 
 TINY = [
@@ -178,3 +178,29 @@ def test_source_augmentation_keeps_shape_and_range():
     assert y.shape == x.shape and y.min() >= -1.0001 and y.max() <= 1.0001
     with pytest.raises(Exception, match="unknown op"):
         augment_source(x, "sharpen", torch.Generator())
+
+
+# L_CONST on a 20-step f for fixed inputs, per layer it compares (fp32, 1 thread); the three
+# differ by orders of magnitude, so a path that is silently ignored cannot pass
+GOLDEN_CONST = {"features": 1.6394146e-05, "logits": 3.8582257e-08, "probs": 3.7048561e-10}
+
+
+def test_l_const_golden_per_compared_layer():
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    cfg = DTN.Config(width_f=4, width_g=4, width_d=4, feat_dim=8, f_steps=20, f_batch=16)
+    cfg.f_augment = ""
+    m = DTN(cfg, SPEC)
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(64, 3, 32, 32, generator=g) * 2 - 1
+    y = torch.randint(0, 10, (64,), generator=g)
+    m.f.load_state_dict(train_f(x, y, SPEC, cfg))
+    m.f.eval()
+    for on, want in GOLDEN_CONST.items():
+        m.cfg.const_on = on
+        got = m._g_terms(x[:4], None, x[4:8], None)["loss_const"].item()
+        assert got == pytest.approx(want, rel=1e-4), (on, got)
+    # and it is what the paper writes: d(f(x), f(G(x))) as an MSE on f's features
+    m.cfg.const_on = "features"
+    direct = torch.nn.functional.mse_loss(m.f(x[4:8]), m.f(x[:4])).item()
+    assert direct == pytest.approx(GOLDEN_CONST["features"], rel=1e-4)

@@ -76,9 +76,9 @@ def _count_quick_training(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     calls: list[int] = []
     real = judges._train
 
-    def quick(*args: object, num_classes: int, cfg: TrainConfig) -> tuple[Judge, float]:
+    def quick(*args: object, num_classes: int, cfg: TrainConfig, **kw: str) -> tuple[Judge, float]:
         calls.append(1)
-        return real(*args, num_classes=num_classes, cfg=replace(cfg, steps=3))
+        return real(*args, num_classes=num_classes, cfg=replace(cfg, steps=3), **kw)
 
     monkeypatch.setattr(judges, "_train", quick)
     return calls

@@ -277,6 +277,11 @@ def _damaged(toy_ckpt: Path, tmp_path: Path, edit) -> Path:
         (lambda s: s.update(method="dtn"), "field 'method' is 'dtn' but its config says"),
         (lambda s: s.update(method="x" * 50_000_000), "chars"),
         (lambda s: s.update(format="y" * 1000), "is not an xdomain checkpoint"),
+        (lambda s: s["spec"].update(dims="x"), "'spec.dims' must be int"),
+        (lambda s: s["spec"].update(dims=10**30), "dims 1000000000000000000000000000000"),
+        (lambda s: s["spec"].update(kind=5), "'spec.kind' is 5"),
+        (lambda s: s["spec"].update(image_size=64), "does not match its config"),
+        (lambda s: s["config"]["model"].update(hidden_g="x"), "'model.hidden_g' must be int"),
     ],
 )
 def test_damaged_state_json_is_one_short_line(toy_ckpt, tmp_path, edit, expect):

@@ -23,7 +23,7 @@ def load(path: str | Path, *, device: str = "cpu", ckpt: str = "latest") -> Meth
     `checkpoint_path`, `checkpoint_step` and `run_config` (the run's resolved config mapping).
     """
     from xdomain import checkpoint
-    from xdomain.config import build_config
+    from xdomain.config import build_config, data_kind, from_dict
     from xdomain.errors import CheckpointError, XDomainError, short
     from xdomain.methods import METHODS
     from xdomain.methods.base import DataSpec
@@ -32,11 +32,18 @@ def load(path: str | Path, *, device: str = "cpu", ckpt: str = "latest") -> Meth
     where = path_c / "state.json"
     try:
         cfg = build_config(state["config"], str(where))
-        spec = DataSpec(**state["spec"])
+        spec = from_dict(DataSpec, state["spec"], str(where), prefix="spec.")
     except XDomainError as e:
-        raise CheckpointError(f"{e} (the config stored in the checkpoint)") from None
-    except TypeError as e:
-        raise CheckpointError(f"'{where}': field 'spec' is invalid ({short(str(e))})") from None
+        raise CheckpointError(f"{e} (in the checkpoint's own state.json)") from None
+    # the spec must describe the data the config names (a hand-edited state.json may not)
+    want = (data_kind(cfg.data), cfg.data.channels, cfg.data.image_size)
+    got = (spec.kind, spec.channels, spec.image_size)
+    if got != want or not 1 <= spec.dims <= 4096:
+        what = f"{got}" if got != want else f"dims {short(spec.dims)}"
+        raise CheckpointError(
+            f"'{where}': field 'spec' ({short(what)}) does not match its config {want}; the file"
+            " was edited or damaged: use another step-* checkpoint"
+        )
     method = METHODS[cfg.method](cfg.model, spec)
     checkpoint.load_weights(method, model_t, path_c, cfg.method)
     method.run_config = state["config"]

@@ -14,9 +14,9 @@ import functools
 import hashlib
 import logging
 import math
-import os
-import tempfile
 import time
+import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from xdomain.data.fonts import FontGlyphs, candidate_fonts, default_font, fonts_fingerprint
 from xdomain.data.fonts import load_digit_fonts as _load_digit_fonts
+from xdomain.io import verified, write_verified
 from xdomain.paths import cache_dir
 
 log = logging.getLogger(__name__)
@@ -233,10 +234,10 @@ def _cache_path(seed: int, split: str, count: int, size: int) -> Path:
 
 
 def _save(path: Path, r: Rendered) -> None:
-    """Write atomically: a crashed or concurrent writer never leaves a half file under `path`."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
+    """Write atomically, with a sha256 sidecar: a crashed writer never leaves a half cache."""
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
             np.savez(
                 f,
                 images=r.images,
@@ -248,16 +249,17 @@ def _save(path: Path, r: Rendered) -> None:
                 italic=r.italic,
                 font_names=np.array(r.font_names),
             )
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide a shared cache from others
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    write_verified(path, write)
 
 
 def _load(path: Path) -> Rendered | None:
+    """The cached rendering, or None (render again) when it is missing or fails its checksum."""
+    if not path.exists():
+        return None
+    if not verified(path):
+        warnings.warn(f"data: cache {path} fails its checksum; rendering again", stacklevel=3)
+        return None
     try:
         with np.load(path, allow_pickle=False) as z:
             return Rendered(
@@ -270,8 +272,8 @@ def _load(path: Path) -> Rendered | None:
                 italic=z["italic"],
                 font_names=[str(s) for s in z["font_names"]],
             )
-    except (OSError, ValueError, KeyError) as exc:  # unreadable cache: render again
-        log.warning("data: ignoring unreadable cache %s (%s)", path, exc)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:  # render again
+        warnings.warn(f"data: ignoring unreadable cache {path} ({exc})", stacklevel=3)
         return None
 
 
@@ -300,7 +302,7 @@ def load_printed(seed: int, split: str, n: int | None, size: int) -> Rendered:
     if count < default:
         candidates.append(_cache_path(seed, split, default, size))
     for path in candidates:
-        if path.exists() and (cached := _load(path)) is not None and len(cached.labels) >= count:
+        if (cached := _load(path)) is not None and len(cached.labels) >= count:
             return _sliced(cached, count)
     start = time.perf_counter()
     rendered = render(seed, split, count, size)

@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from xdomain.errors import ConfigError
+from xdomain.losses import gan_d, gan_g
 from xdomain.methods.base import Batch, DataSpec, Method
 
 Variant = Literal["gan", "gan_recon", "discogan"]
@@ -90,21 +91,6 @@ def build_networks(cfg: DiscoGAN.Config, spec: DataSpec) -> tuple[nn.Module, ...
         d = (spec.dims, cfg.hidden_d, cfg.layers_d)
         return MLPGenerator(*g), MLPGenerator(*g), MLPDiscriminator(*d), MLPDiscriminator(*d)
     raise ConfigError(f"model.net={cfg.net!r} is unknown; valid values: mlp")
-
-
-# --------------------------------------------------------------------------- losses
-
-
-def gan_d(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
-    """-log D(real) - log(1 - D(fake)), averaged."""
-    real = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
-    fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
-    return real + fake
-
-
-def gan_g(fake_logits: Tensor) -> Tensor:
-    """-log D(fake): the non-saturating generator loss the paper writes as L_GAN."""
-    return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
 
 
 # --------------------------------------------------------------------------- the method
@@ -204,12 +190,12 @@ class DiscoGAN(Method):
         title = f"{self.cfg.variant}: G_ab(a) over D_b ({path.stem})"
         save_landscape(self.score_b, fake_b, labels, fixed["b"].cpu(), path, title=title)
         # the run's report embeds <run>/figures/*.png: keep the latest landscape there
-        run = path.parent.parent
-        save_landscape(
-            self.score_b,
-            fake_b,
-            labels,
-            fixed["b"].cpu(),
-            run / "figures" / "landscape.png",
-            title=title,
-        )
+        if self.artifact_dir is not None:
+            save_landscape(
+                self.score_b,
+                fake_b,
+                labels,
+                fixed["b"].cpu(),
+                self.artifact_dir / "landscape.png",
+                title=title,
+            )

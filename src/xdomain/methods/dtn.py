@@ -36,16 +36,21 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
+from tqdm.auto import tqdm
 
 from xdomain.errors import ConfigError
+from xdomain.io import verified, write_verified
 from xdomain.losses import diff_augment, gan_d_fake, gan_d_real, gan_g, tv_loss
 from xdomain.methods.base import Batch, DataSpec, Method
 from xdomain.nn import conv_block, deconv_block, init_weights, maybe_sn
@@ -458,20 +463,33 @@ class DTN(Method):
         return h.hexdigest()[:24]
 
     def load_or_train_f(self, x: Tensor, y: Tensor) -> Path:
-        """Load f from the cache, or train it on (N, C, 32, 32) source images and labels (N,)."""
+        """Load f from the cache, or train it on (N, C, 32, 32) source images and labels (N,).
+
+        The cache file carries a sha256 sidecar (`xdomain.io.write_verified`): a truncated or
+        damaged f is retrained with a warning, never loaded and never fatal. Sets
+        `f_from_cache` and `f_pretrain_seconds` (the phase's wall time) for benchmarks.
+        """
+        t0 = time.perf_counter()
         path = cache_dir("dtn") / f"f-{self._f_key(x, y)}.safetensors"
-        if path.is_file():
-            self.f.load_state_dict(load_file(str(path)))
-        else:
+        self.f_from_cache = False
+        if verified(path):
+            try:
+                self.f.load_state_dict(load_file(str(path)))
+                self.f_from_cache = True
+            except (SafetensorError, OSError, RuntimeError, ValueError) as e:
+                warnings.warn(f"cached f {path} is unusable ({e}); retraining", stacklevel=2)
+        elif path.exists():
+            warnings.warn(f"cached f {path} fails its checksum; retraining", stacklevel=2)
+        if not self.f_from_cache:
             device = next(self.f.parameters()).device
             state = train_f(x, y, self.spec, self.cfg)
             self.f.load_state_dict(state)
             self.f.to(device)
-            tmp = path.with_name(f".{path.name}.tmp")
-            save_file({k: v.contiguous() for k, v in state.items()}, str(tmp))
-            tmp.replace(path)  # atomic: a killed run never leaves a half-written f
+            tensors = {k: v.contiguous() for k, v in state.items()}
+            write_verified(path, lambda tmp: save_file(tensors, str(tmp)))
         self.requires_grad(self.f, flag=self.cfg.finetune_f)
         self.f.eval()
+        self.f_pretrain_seconds = time.perf_counter() - t0
         return path
 
     @torch.no_grad()
@@ -506,7 +524,10 @@ def train_f(x: Tensor, y: Tensor, spec: DataSpec, cfg: DTN.Config) -> dict[str, 
         opt = torch.optim.AdamW(net.parameters(), cfg.f_lr, weight_decay=1e-4)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.f_lr, total_steps=cfg.f_steps)
         net.train()
-        for _ in range(cfg.f_steps):
+        bar = tqdm(
+            range(cfg.f_steps), desc="DTN: pretraining f on the source", unit="step", leave=False
+        )
+        for _ in bar:
             idx = torch.randint(0, len(x), (cfg.f_batch,), generator=gen)
             xb = augment_source(x[idx], cfg.f_augment, gen) if cfg.f_augment else x[idx]
             loss = F.cross_entropy(net.logits(xb), y[idx])

@@ -18,11 +18,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import tempfile
 import time
 import warnings
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -33,6 +30,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from xdomain.errors import DataError
+from xdomain.io import atomic_write, atomic_write_text, sha256_file
 from xdomain.paths import cache_dir
 
 # Bump whenever the architecture, augmentation or training loop changes: it is part of the cache
@@ -206,6 +204,7 @@ def _train(
     *,
     num_classes: int,
     cfg: TrainConfig,
+    desc: str = "training judge",
 ) -> tuple[Judge, float]:
     """The training run behind `train_judge` and `get_judge`, taking the whole hashed config."""
     _check_split(train_x, train_y, num_classes, "train")
@@ -226,7 +225,7 @@ def _train(
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps)
         judge.train()
         order, pos = torch.randperm(n, generator=gen), 0
-        bar = tqdm(range(cfg.steps), desc="training judge", unit="step", leave=False)
+        bar = tqdm(range(cfg.steps), desc=desc, unit="step", leave=False)
         for step in bar:
             if pos + bs > n:  # new epoch: reshuffle, drop the ragged tail
                 order, pos = torch.randperm(n, generator=gen), 0
@@ -277,44 +276,20 @@ def judge_hash(
     return h.hexdigest()
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _atomic_write(path: Path, write: Callable[[str], object]) -> None:
-    """Call `write(tmp_path)` on a temp file in the same folder, then rename it onto `path`.
-
-    os.replace is atomic within a filesystem, so a reader sees the old file or the new one, never
-    half of one, even if training processes race or one is killed mid-write.
-    """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _save(judge: Judge, weights: Path, sidecar: Path, digest: str) -> None:
     """Weights first, sidecar last: the sidecar (with the weights' hash) marks a whole entry."""
     state = {k: v.detach().cpu().contiguous() for k, v in judge.state_dict().items()}
-    _atomic_write(weights, lambda p: save_file(state, p))
+    atomic_write(weights, lambda p: save_file(state, str(p)))
     meta = {
         "hash": digest,
         "judge_version": JUDGE_VERSION,
         "heldout_accuracy": judge.heldout_accuracy,
         "num_classes": judge.arch.num_classes,
         "arch": asdict(judge.arch),
-        "weights_sha256": _file_sha256(weights),
+        "weights_sha256": sha256_file(weights),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    _atomic_write(sidecar, lambda p: Path(p).write_text(json.dumps(meta, indent=2) + "\n"))
+    atomic_write_text(sidecar, json.dumps(meta, indent=2) + "\n")
 
 
 def _load(weights: Path, sidecar: Path, digest: str) -> Judge:
@@ -322,7 +297,7 @@ def _load(weights: Path, sidecar: Path, digest: str) -> Judge:
     meta = json.loads(sidecar.read_text())
     if meta.get("hash") != digest or meta.get("judge_version") != JUDGE_VERSION:
         raise ValueError("sidecar belongs to a different judge")
-    if meta.get("weights_sha256") != _file_sha256(weights):
+    if meta.get("weights_sha256") != sha256_file(weights):
         raise ValueError("weights file does not match its recorded sha256")
     judge = Judge(JudgeArch(**meta["arch"]))
     judge.load_state_dict(load_file(str(weights)), strict=True)
@@ -363,7 +338,8 @@ def get_judge(
                 stacklevel=2,
             )
 
-    judge, _ = _train(*train, *test, num_classes=num_classes, cfg=cfg)
+    desc = f"training the {name} judge (once; cached)"
+    judge, _ = _train(*train, *test, num_classes=num_classes, cfg=cfg, desc=desc)
     if cache:
         _save(judge, weights, sidecar, digest)
     return judge

@@ -1,0 +1,106 @@
+"""Fuzzed checkpoints: whatever `state.json` holds, `xdomain.load` returns a method or raises an
+`XDomainError` whose message is one line under 300 characters. Any other exception is a bug.
+
+The mutations start from a real (toy) checkpoint: replace or delete a field at a random path,
+swap in random JSON, or cut the file. Deterministic (`derandomize=True`) and short.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import TOY
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import xdomain
+from xdomain.config import load_config
+from xdomain.errors import XDomainError
+from xdomain.train import Trainer
+
+FUZZ = settings(
+    max_examples=150,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+
+JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=30)
+    | st.sampled_from(["dtn", "discogan", "step-0000020", "x" * 5000]),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@pytest.fixture(scope="module")
+def toy_ckpt(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("fuzz") / "run"
+    Trainer(load_config("discogan-toy", TOY), run).fit()
+    return run / "checkpoints" / "step-0000020"
+
+
+def _paths(node: Any, prefix: tuple = ()) -> list[tuple]:
+    """Every path (tuple of keys/indices) into a JSON document, the root included."""
+    out = [prefix]
+    if isinstance(node, dict):
+        for k, v in node.items():
+            out += _paths(v, (*prefix, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node[:3]):
+            out += _paths(v, (*prefix, i))
+    return out
+
+
+def _mutate(state: dict, path: tuple, value: Any, delete: bool) -> Any:
+    if not path:
+        return value
+    node = state
+    for k in path[:-1]:
+        node = node[k]
+    if delete and isinstance(node, dict):
+        node.pop(path[-1])
+    else:
+        node[path[-1]] = value
+    return state
+
+
+def _check_load(ckpt: Path) -> None:
+    try:
+        xdomain.load(ckpt)
+    except XDomainError as e:
+        msg = str(e)
+        assert "\n" not in msg and len(msg) < 300, msg[:400]
+
+
+@FUZZ
+@given(data=st.data(), value=JSON, delete=st.booleans())
+def test_mutated_state_json(toy_ckpt, tmp_path_factory, data, value, delete):
+    state = json.loads((toy_ckpt / "state.json").read_text())
+    paths = _paths(state)
+    path = paths[data.draw(st.integers(0, len(paths) - 1))]
+    copy = tmp_path_factory.mktemp("ck") / "ck"
+    shutil.copytree(toy_ckpt, copy)
+    (copy / "state.json").write_text(json.dumps(_mutate(state, path, value, delete)))
+    _check_load(copy)
+
+
+@FUZZ
+@given(cut=st.integers(0, 10_000), junk=st.binary(max_size=50))
+def test_cut_or_garbled_state_json(toy_ckpt, tmp_path_factory, cut, junk):
+    text = (toy_ckpt / "state.json").read_bytes()
+    copy = tmp_path_factory.mktemp("ck") / "ck"
+    shutil.copytree(toy_ckpt, copy)
+    (copy / "state.json").write_bytes(text[: cut % (len(text) + 1)] + junk)
+    _check_load(copy)

@@ -1,0 +1,95 @@
+"""Durable writes and verified caches: a truncated or damaged cache is rebuilt, never fatal.
+
+Each cache (DTN's pretrained f, the printed-digits rendering; the judges have their own tests in
+test_metrics_judges.py) is written, damaged three ways, and read again: the result must equal a
+fresh build, with a warning.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from xdomain import io
+from xdomain.data.printed import load_printed
+from xdomain.methods.base import DataSpec
+from xdomain.methods.dtn import DTN
+
+DAMAGE = {
+    "truncate": lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]),
+    "flip_byte": lambda p: p.write_bytes(
+        p.read_bytes()[:100] + bytes([p.read_bytes()[100] ^ 1]) + p.read_bytes()[101:]
+    ),
+    "no_sidecar": lambda p: p.with_name(p.name + ".sha256").unlink(),
+}
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDOMAIN_CACHE", str(tmp_path / "cache"))
+
+
+def test_atomic_write_leaves_nothing_behind_on_failure(tmp_path):
+    target = tmp_path / "f.bin"
+    io.atomic_write_bytes(target, b"old")
+
+    def full(tmp: Path) -> None:
+        tmp.write_bytes(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError):
+        io.atomic_write(target, full)
+    assert target.read_bytes() == b"old" and sorted(os.listdir(tmp_path)) == ["f.bin"]
+
+
+def test_temporary_names_are_unique(tmp_path):
+    seen = []
+    for _ in range(2):
+        io.atomic_write(tmp_path / "x", lambda tmp: seen.append(tmp.name) or tmp.write_text("1"))
+    assert seen[0] != seen[1]
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGE))
+def test_verified_detects_damage(tmp_path, damage):
+    path = io.write_verified(tmp_path / "c.bin", lambda tmp: tmp.write_bytes(os.urandom(300)))
+    assert io.verified(path)
+    DAMAGE[damage](path)
+    assert not io.verified(path)
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGE))
+def test_damaged_f_cache_is_retrained(tmp_path, damage):
+    spec = DataSpec(num_classes_a=10, num_classes_b=10)
+    cfg = DTN.Config(width_f=4, width_g=4, width_d=4, feat_dim=8, f_steps=3, f_batch=8)
+    x = torch.rand(32, 3, 32, 32) * 2 - 1
+    y = torch.arange(32) % 10
+    first = DTN(cfg, spec)
+    path = first.load_or_train_f(x, y)
+    assert not first.f_from_cache and first.f_pretrain_seconds > 0
+    DAMAGE[damage](path)
+    again = DTN(cfg, spec)
+    with pytest.warns(UserWarning, match="cached f"):
+        again.load_or_train_f(x, y)
+    assert not again.f_from_cache
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(first.f.state_dict().values(), again.f.state_dict().values(), strict=True)
+    )
+    third = DTN(cfg, spec)
+    third.load_or_train_f(x, y)  # the rebuilt cache is whole again
+    assert third.f_from_cache
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGE))
+def test_damaged_printed_digits_cache_is_rendered_again(tmp_path, damage):
+    first = load_printed(0, "test", 40, 32)
+    (npz,) = (tmp_path / "cache" / "data").glob("*.npz")
+    DAMAGE[damage](npz)
+    with pytest.warns(UserWarning, match="cache"):
+        again = load_printed(0, "test", 40, 32)
+    assert (again.images == first.images).all() and (again.labels == first.labels).all()
+    assert io.verified(npz)
