@@ -9,7 +9,7 @@ TORCH_PIN ?= torch==2.13.0
 APT_PACKAGES := fonts-dejavu-core fonts-dejavu-extra fonts-liberation2 fonts-freefont-ttf \
 	fonts-urw-base35 fonts-croscore fonts-roboto-unhinted fonts-open-sans fonts-lato \
 	fonts-cantarell fonts-comic-neue fonts-crosextra-carlito fonts-crosextra-caladea \
-	fonts-firacode fonts-hack fonts-inconsolata fonts-texgyre
+	fonts-firacode fonts-hack fonts-inconsolata
 
 .PHONY: setup apt venv demo test lint bench clean
 

@@ -66,13 +66,21 @@ def test_misspelt_key_is_a_one_line_error_listing_valid_keys():
     assert "unknown key 'model.lamda_tid'" in r.stderr and "lambda_tid" in r.stderr
 
 
+def test_metrics_log_starts_with_the_data_fingerprint(dtn_run):
+    header = json.loads((dtn_run / "metrics.jsonl").read_text().splitlines()[0])
+    assert header["kind"] == "header" and len(header["data_fingerprint"]) == 16
+    assert header["data_sources"]["a"].startswith("digits-printed v1 manifest-")
+    final = json.loads((dtn_run / "final_metrics.json").read_text())
+    assert final["data_fingerprint"] == header["data_fingerprint"]
+
+
 def test_run_directory_layout(dtn_run):
     assert (dtn_run / "config.yaml").is_file() and (dtn_run / "report.html").is_file()
     assert (dtn_run / "checkpoints" / "latest").read_text().strip() == "step-0000006"
     assert sorted(p.name for p in (dtn_run / "samples").glob("*.png"))
     assert list((dtn_run / "tb").glob("events.out.tfevents.*"))
     records = [json.loads(x) for x in (dtn_run / "metrics.jsonl").read_text().splitlines()]
-    assert {r["kind"] for r in records} == {"train", "eval"}
+    assert {r["kind"] for r in records} == {"header", "train", "eval"}
     html = (dtn_run / "report.html").read_text()
     assert "data:image/png;base64" in html and "Final metrics" in html
 
@@ -222,9 +230,37 @@ def test_evaluate_prints_table_and_json(dtn_run, tmp_path):
     out = tmp_path / "m.json"
     r = xd("evaluate", str(dtn_run), "--json", str(out), "--n-test", "40")
     assert r.returncode == 0, r.stderr[-2000:]
-    metrics = json.loads(out.read_text())
+    report = json.loads(out.read_text())
+    metrics = report["metrics"]
     assert 0.0 <= metrics["acc"] <= 1.0 and metrics["fid_judge"] >= 0.0
-    assert "acc" in r.stdout
+    assert metrics["kid_judge_std"] >= 0.0 and report["kid_scale"] == "raw (not x1000)"
+    assert report["step"] == 6 and report["chosen_by"] == "--ckpt latest"
+    assert report["n_scored"] == 40
+    assert report["data_fingerprint"] == report["trained_data_fingerprint"]
+    assert "acc" in r.stdout and "step 6, by --ckpt latest" in r.stdout
+    assert "40 items scored" in r.stdout and "warning" not in r.stderr
+    r = xd("evaluate", str(dtn_run), "--ckpt", "step-3", "--n-test", "99999")
+    assert r.returncode == 2 and "larger than the test split" in r.stderr
+
+
+def test_evaluate_and_translate_warn_when_the_data_changed(dtn_run, tmp_path):
+    """A checkpoint trained on other data (here: other pinned fonts) warns; --strict refuses."""
+    import shutil
+
+    ck = tmp_path / "ck"
+    shutil.copytree(dtn_run / "checkpoints" / "step-0000006", ck)
+    state = json.loads((ck / "state.json").read_text())
+    state["data"]["id"] = "0" * 16
+    state["data"]["sources"]["a"] = "digits-printed v1 manifest-0123456789abcdef"
+    (ck / "state.json").write_text(json.dumps(state))
+    r = xd("evaluate", str(ck), "--n-test", "20")
+    assert r.returncode == 0 and "warning: the data differ" in r.stderr
+    assert "manifest-0123456789abcdef" in r.stderr
+    r = xd("evaluate", str(ck), "--n-test", "20", "--strict")
+    assert r.returncode == 2 and "--strict: the data differ" in r.stderr
+    _img(tmp_path / "in" / "a.png")
+    r = xd("translate", str(ck), str(tmp_path / "in"), "--out", str(tmp_path / "o"))
+    assert r.returncode == 0 and "warning: the data differ" in r.stderr
 
 
 def test_python_api_load_and_translate_tensors_and_pil(dtn_run):
@@ -302,3 +338,14 @@ def test_data_command_on_toy_specs_small_folders_and_unpaired_roots(tmp_path):
     assert [line.split()[1] for line in lines] == ["[trainA]:", "[trainB]:"]
     r = xd("data", str(tmp_path / "root"), "--split", "test")
     assert "[testA]" in r.stdout and "[testB]" in r.stdout
+
+
+def test_evaluation_is_unchanged_by_an_extra_system_font(dtn_run, tmp_path, install_extra_font):
+    """The issue's experiment: a font installed between training and evaluation changes nothing."""
+    before = xd("evaluate", str(dtn_run), "--n-test", "60", "--json", str(tmp_path / "1.json"))
+    install_extra_font()
+    after = xd("evaluate", str(dtn_run), "--n-test", "60", "--json", str(tmp_path / "2.json"))
+    assert before.returncode == after.returncode == 0, after.stderr[-2000:]
+    one, two = (json.loads((tmp_path / f"{i}.json").read_text()) for i in (1, 2))
+    assert one["metrics"] == two["metrics"] and one["data_fingerprint"] == two["data_fingerprint"]
+    assert "warning" not in after.stderr

@@ -22,6 +22,7 @@ from xdomain.config import (
     read_recipe,
     recipe_names,
     to_dict,
+    to_yaml,
 )
 from xdomain.errors import ConfigError
 from xdomain.methods import METHODS
@@ -436,3 +437,9 @@ def test_batch_larger_than_the_training_set(overrides, pattern):
     with pytest.raises(ConfigError, match=pattern) as e:
         build_data(cfg.data)
     assert "lower data.batch_size" in _one_line(e)
+
+
+def test_root_replaces_a_and_b_in_the_resolved_config():
+    cfg = load_config("dtn-digits", ["data.root=/data/horse2zebra/"])
+    assert (cfg.data.a, cfg.data.b) == ("/data/horse2zebra/trainA", "/data/horse2zebra/trainB")
+    assert "digits-printed" not in to_yaml(cfg)

@@ -20,7 +20,8 @@ def load(path: str | Path, *, device: str = "cpu", ckpt: str = "latest") -> Meth
 
     `path` is a run directory, its `checkpoints/` or one checkpoint directory; for a run,
     `ckpt` chooses `latest` (default), `best` or `step-N`. The method carries
-    `checkpoint_path`, `checkpoint_step` and `run_config` (the run's resolved config mapping).
+    `checkpoint_path`, `checkpoint_step`, `run_config` (the run's resolved config mapping) and
+    `data_fingerprint` (what it was trained on; see `xdomain.fingerprint`).
     """
     from xdomain import checkpoint
     from xdomain.config import build_config, data_kind, from_dict
@@ -49,6 +50,7 @@ def load(path: str | Path, *, device: str = "cpu", ckpt: str = "latest") -> Meth
     method.run_config = state["config"]
     method.checkpoint_step = state["step"]
     method.checkpoint_path = path_c
+    method.data_fingerprint = state.get("data")  # what it was trained on (xdomain.fingerprint)
     try:
         return method.to(device).eval()
     except (RuntimeError, AssertionError) as e:

@@ -12,6 +12,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from xdomain.errors import XDomainError
 
@@ -55,6 +56,10 @@ def _cmd_translate(args: argparse.Namespace) -> int:
     if args.limit:
         jobs = jobs[: args.limit]
     method = xdomain.load(args.checkpoint, device=_device(args.device), ckpt=args.ckpt)
+    if method.spec.kind == "image":
+        from xdomain.config import build_config
+
+        _check_data(method, build_config(method.run_config, str(method.checkpoint_path)))
     kwargs = {"target": args.target} if args.target else {}
     result = inference.translate_files(
         method,
@@ -101,23 +106,62 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     import xdomain
     from xdomain.config import build_config
     from xdomain.datamodule import build_data
-    from xdomain.evaluate import evaluate
+    from xdomain.evaluate import evaluate, n_scored
 
     json_path = Path(args.json) if args.json else None
     if json_path is not None and json_path.is_dir():
         raise XDomainError(f"--json '{json_path}' is a folder; give a file path (e.g. m.json)")
     method = xdomain.load(args.checkpoint, device=_device(args.device), ckpt=args.ckpt)
     cfg = build_config(method.run_config, f"{method.checkpoint_path / 'state.json'}")
+    data_now = _check_data(method, cfg, strict=args.strict)
     if args.n_test:
         cfg.eval.n_test = args.n_test
     data = build_data(cfg.data, n_val=cfg.eval.n_val if cfg.eval.select else 0)
+    n = n_scored(data, cfg.eval)
+    if args.n_test and args.n_test > n:
+        raise XDomainError(
+            f"--n-test {args.n_test} is larger than the test split ({n} items); give at most {n}"
+        )
+    rule = "checkpoint directory" if _is_ckpt_dir(args.checkpoint) else f"--ckpt {args.ckpt}"
+    print(f"checkpoint: {method.checkpoint_path} (step {method.checkpoint_step}, by {rule})")
+    print(f"data: {data_now['id']} ({'; '.join(data_now['sources'].values())}); {n} items scored")
     metrics = evaluate(method, data, cfg.eval)
     print(_table(metrics))
+    if "kid_judge" in metrics:
+        print("(kid_judge is raw KID, not x1000; kid_judge_std: its spread over 50 subsets)")
     if json_path is not None:
         from xdomain.io import atomic_write_text
 
-        atomic_write_text(json_path, json.dumps(metrics, indent=1))
+        report = {
+            "metrics": metrics,
+            "checkpoint": str(method.checkpoint_path),
+            "step": method.checkpoint_step,
+            "chosen_by": rule,
+            "data_fingerprint": data_now["id"],
+            "data_sources": data_now["sources"],
+            "trained_data_fingerprint": (method.data_fingerprint or {}).get("id"),
+            "n_scored": n,
+            "kid_scale": "raw (not x1000)",
+        }
+        atomic_write_text(json_path, json.dumps(report, indent=1))
     return 0
+
+
+def _is_ckpt_dir(path: str) -> bool:
+    return (Path(path) / "state.json").is_file()
+
+
+def _check_data(method: Any, cfg: Any, *, strict: bool = False) -> dict[str, Any]:
+    """Warn (or refuse, `strict`) when this machine's data differ from the checkpoint's."""
+    from xdomain.fingerprint import compare, data_fingerprint
+
+    now = data_fingerprint(cfg.data)
+    changed = compare(method.data_fingerprint, now)
+    if changed and strict:
+        raise XDomainError(f"--strict: {changed}")
+    if changed:
+        print(f"warning: {changed}; results may not compare with the run's", file=sys.stderr)
+    return now
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
@@ -281,6 +325,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--n-test", type=_positive_int, help="held-out items to score (default: the recipe's)"
     )
     s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    s.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse when this machine's data differ from those the checkpoint was trained on",
+    )
     s.set_defaults(fn=_cmd_evaluate)
 
     s = sub.add_parser("data", parents=[common], help="inspect a data source or folder")

@@ -627,6 +627,11 @@ def build_config(data: dict[str, Any], where: str = "config") -> RunConfig:
     model = from_dict(model_cls, model_data, where, prefix="model.")
     cfg = from_dict(RunConfig, {**data, "model": {}}, where)
     cfg.model = model
+    if cfg.data.root:
+        # the unpaired root replaces a and b: say so in the resolved config (`--dry-run`, the
+        # run's config.yaml) instead of showing the recipe's embedded sources
+        root = cfg.data.root.rstrip("/")
+        cfg.data.a, cfg.data.b = f"{root}/trainA", f"{root}/trainB"
     validate(cfg, where)
     return cfg
 

@@ -26,6 +26,8 @@ from xdomain.errors import (
     XDomainError,
     short,
 )
+from xdomain.fingerprint import compare as compare_fingerprints
+from xdomain.fingerprint import data_fingerprint
 from xdomain.methods import METHODS
 from xdomain.methods.base import Method, check_finite
 
@@ -167,6 +169,7 @@ class Trainer:
         """
         cfg_path = self.out / "config.yaml"
         loaded = None
+        self.data_fp = data_fingerprint(self.cfg.data)
         if self.resume:
             loaded = ckpt.load_checkpoint(self.ckpt_root)
             path, state = loaded[0], loaded[1]
@@ -186,12 +189,26 @@ class Trainer:
                     f"--resume: train.steps={self.cfg.train.steps} is below the step of"
                     f" '{path}' ({state['step']}); give train.steps >= {state['step']}"
                 )
+            changed = compare_fingerprints(state.get("data"), self.data_fp)
+            if changed and self.main:
+                tqdm.write(f"warning: --resume: {changed}")
         elif self.main:
             rundir.check_fresh(self.out, overwrite=overwrite)
         if self.main:
             ckpt.clean_stale(self.ckpt_root)
             (self.out / "samples").mkdir(exist_ok=True)
             ckpt.atomic_write_text(cfg_path, to_yaml(self.cfg))
+            if not self.resume:  # the log's first line: what this run trains on
+                self.log(
+                    {
+                        "step": 0,
+                        "kind": "header",
+                        "method": self.cfg.method,
+                        "data_fingerprint": self.data_fp["id"],
+                        "data_sources": self.data_fp["sources"],
+                        "xdomain_version": __import__("xdomain").__version__,
+                    }
+                )
         return loaded
 
     def _state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -210,6 +227,7 @@ class Trainer:
             "rng": rng_meta,
             "best": self.best,
             "run_id": self.run_id,
+            "data": self.data_fp,
             "xdomain_version": __import__("xdomain").__version__,
         }
         if self.acc.scaler is not None:
@@ -282,6 +300,8 @@ class Trainer:
             return
         with open(self.out / "metrics.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
+        if not hasattr(self, "tb"):  # the header, written before TensorBoard opens
+            return
         for k, v in record.items():
             if k not in ("step", "kind", "time") and isinstance(v, (int, float)):
                 self.tb.add_scalar(f"{record['kind']}/{k}", v, record["step"])
@@ -420,6 +440,7 @@ class Trainer:
         if self.best:
             out["best_step"] = self.best["step"]
             out[f"best_{self.best['metric']}"] = self.best["value"]
+        out["data_fingerprint"] = self.data_fp["id"]
         (self.out / "final_metrics.json").write_text(json.dumps(out, indent=1))
         return out
 

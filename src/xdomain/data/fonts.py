@@ -1,16 +1,27 @@
-"""System fonts usable for rendering digits, and their digit glyphs as an atlas.
+"""The fonts `digits-printed` renders from, and their digit glyphs as an atlas.
 
-The font list decides what `digits-printed` looks like, so it must be the same on every call:
-a sorted glob, then checks that drop fonts whose "digits" are symbols (URW Dingbats maps 0-9 to
-pencils and ticks), missing glyphs (ten identical .notdef boxes) or hairlines that vanish at
-32 px. The symbol check needs no reference font: each font's digits must mostly be nearest to the
-per-digit median shape over all candidate fonts.
+The font list decides what the data set looks like, so it is pinned: `fonts-manifest.json` (in
+this package) lists each font file by path, sha256, family and the Debian package that installs
+it. `manifest_fonts()` returns exactly those files, checked: a missing file is an error naming
+the package to install, a file whose bytes differ is an error too (the data set would change).
+Fonts installed by anything else are never used. `digits-printed-system` is the explicit
+alternative: every font found on the system (`candidate_fonts`), vetted by the checks below.
+
+The checks drop fonts whose "digits" are symbols (URW Dingbats maps 0-9 to pencils and ticks),
+missing glyphs (ten identical .notdef boxes) or hairlines that vanish at 32 px. The symbol check
+needs no reference font: each font's digits must mostly be nearest to the per-digit median shape
+over all candidate fonts. The manifest was written from the fonts that passed them
+(`python -m xdomain.data.fonts --write-manifest`, a maintainer's tool).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
+import subprocess
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +52,91 @@ def fonts_fingerprint(paths: list[Path]) -> str:
     for p in paths:
         h.update(f"{p}\0{p.stat().st_size}\n".encode())
     return h.hexdigest()[:16]
+
+
+MANIFEST_NAME = "fonts-manifest.json"
+
+
+@dataclass(frozen=True)
+class FontEntry:
+    """One pinned font file."""
+
+    path: str
+    sha256: str
+    family: str
+    style: str
+    package: str  # the Debian package that installs it
+    version: str  # that package's version when the manifest was written
+
+
+def manifest_text() -> str:
+    return resources.files("xdomain.data").joinpath(MANIFEST_NAME).read_text()
+
+
+def manifest_entries() -> list[FontEntry]:
+    return [FontEntry(**e) for e in json.loads(manifest_text())["fonts"]]
+
+
+def manifest_id() -> str:
+    """Short hash of the manifest itself: part of every cache key and data fingerprint."""
+    return hashlib.sha256(manifest_text().encode()).hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=1)
+def manifest_fonts() -> tuple[Path, ...]:
+    """The manifest's font files, each present and byte-identical, or a one-line DataError."""
+    from xdomain.errors import DataError
+    from xdomain.io import sha256_file
+
+    entries = manifest_entries()
+    missing = [e for e in entries if not Path(e.path).is_file()]
+    if missing:
+        packages = sorted({e.package for e in missing})
+        raise DataError(
+            f"digits-printed: {len(missing)} pinned font file(s) are missing"
+            f" (e.g. {missing[0].path});"
+            f" install the Debian package(s) {' '.join(packages)} (`make setup` does, as root:"
+            f" apt-get install {' '.join(packages)}), or use data source digits-printed-system"
+        )
+    for e in entries:
+        if sha256_file(e.path) != e.sha256:
+            raise DataError(
+                f"digits-printed: font '{e.path}' differs from the pinned one (sha256); the data"
+                f" set would change. Install {e.package} {e.version}, or use data source"
+                " digits-printed-system"
+            )
+    return tuple(Path(e.path) for e in entries)
+
+
+def write_manifest(packages: list[str], out: Path) -> list[str]:
+    """Pin the fonts of `packages` that pass the checks; -> the excluded ones (name: reason)."""
+    paths = []
+    owner: dict[str, str] = {}
+    for pkg in packages:
+        listing = subprocess.run(["dpkg", "-L", pkg], capture_output=True, text=True, check=True)
+        for line in listing.stdout.splitlines():
+            p = Path(line)
+            under_roots = any(line.startswith(root + "/") for root in FONT_ROOTS)
+            if under_roots and p.suffix.lower() in {".ttf", ".otf"} and p.is_file():
+                paths.append(p)
+                owner[str(p)] = pkg
+    paths = sorted(set(paths))
+    fonts, excluded = load_digit_fonts(paths)
+    kept = {f.name for f in fonts}
+    entries = []
+    for p in paths:
+        if p.stem not in kept:
+            continue
+        pkg = owner[str(p)]
+        version = subprocess.run(
+            ["dpkg-query", "-W", "-f=${Version}", pkg], capture_output=True, text=True, check=True
+        ).stdout
+        family, style = ImageFont.truetype(str(p), ATLAS_SIZE).getname()
+        sha = hashlib.sha256(p.read_bytes()).hexdigest()
+        entry = FontEntry(str(p), sha, family or p.stem, style or "", pkg, version)
+        entries.append(entry.__dict__)
+    out.write_text(json.dumps({"version": 1, "fonts": entries}, indent=1) + "\n")
+    return excluded
 
 
 @dataclass
@@ -182,3 +278,33 @@ def default_font() -> FontGlyphs:
         bold=[g for g in bold if g is not None],
         height=float(np.median([g.mask.shape[0] for g in regular if g is not None])),
     )
+
+
+def vetted(paths: list[Path]) -> list[FontGlyphs]:
+    """The pinned fonts' glyphs, in manifest order, without re-running the checks (they passed
+    them when the manifest was written, and re-vetting against another median could drift)."""
+    fonts = []
+    for path in paths:
+        font = ImageFont.truetype(str(path), ATLAS_SIZE)
+        regular = [_render_glyph(font, d, 0) for d in DIGITS]
+        bold = [_render_glyph(font, d, max(1, round(0.045 * ATLAS_SIZE))) for d in DIGITS]
+        fonts.append(
+            FontGlyphs(
+                name=path.stem,
+                regular=[g for g in regular if g is not None],
+                bold=[g for g in bold if g is not None],
+                height=float(np.median([g.mask.shape[0] for g in regular if g is not None])),
+            )
+        )
+    return fonts
+
+
+if __name__ == "__main__":  # maintainer's tool: re-pin the fonts (then bump RENDER_VERSION)
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write-manifest", type=Path, required=True, help="output JSON path")
+    parser.add_argument("packages", nargs="+", help="Debian font packages (the Makefile's list)")
+    args = parser.parse_args()
+    for line in write_manifest(args.packages, args.write_manifest):
+        print("excluded:", line)

@@ -1,10 +1,12 @@
-"""`digits-printed`: SVHN-like house-number crops rendered from system fonts.
+"""`digits-printed`: SVHN-like house-number crops rendered from pinned fonts.
 
 SVHN's cropped digits are a centred digit, often with parts of its neighbours, in a random
 font and colour, slightly rotated and blurred. We render the same from the installed fonts so
 DTN-style SVHN -> MNIST experiments run without a download. Each item depends only on
-(seed, split, index) through its own numpy Generator, so a subset, a larger n or another
-machine with the same fonts gives the same pixels. The rendered arrays are cached on disk
+(seed, split, index) through its own numpy Generator, and the fonts are the ones pinned in
+`fonts-manifest.json` (`xdomain.data.fonts`), so a subset, a larger n or another machine gives
+the same pixels; installing other fonts changes nothing. `digits-printed-system` renders from
+every font on the machine instead, by explicit choice. The rendered arrays are cached on disk
 because rendering 22k crops takes seconds while loading them takes milliseconds.
 """
 
@@ -19,12 +21,21 @@ import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from PIL import Image, ImageFilter
 from tqdm import tqdm
 
-from xdomain.data.fonts import FontGlyphs, candidate_fonts, default_font, fonts_fingerprint
+from xdomain.data.fonts import (
+    FontGlyphs,
+    candidate_fonts,
+    default_font,
+    fonts_fingerprint,
+    manifest_fonts,
+    manifest_id,
+    vetted,
+)
 from xdomain.data.fonts import load_digit_fonts as _load_digit_fonts
 from xdomain.io import verified, write_verified
 from xdomain.paths import cache_dir
@@ -52,23 +63,36 @@ class Rendered:
     font_names: list[str]
 
 
+FontSet = Literal["manifest", "system"]
 _FONTS: dict[str, tuple[list[FontGlyphs], list[str]]] = {}
 
 
-def digit_fonts() -> tuple[list[FontGlyphs], list[str]]:
-    """Usable fonts (memoised per font fingerprint) and the names/reasons of excluded ones."""
-    paths = candidate_fonts()
-    key = fonts_fingerprint(paths)
+def fonts_id(fonts: FontSet) -> str:
+    """What the font set is, for cache keys and data fingerprints."""
+    if fonts == "manifest":
+        return f"manifest-{manifest_id()}"
+    return f"system-{fonts_fingerprint(candidate_fonts())}"
+
+
+def digit_fonts(fonts: FontSet = "manifest") -> tuple[list[FontGlyphs], list[str]]:
+    """The font set's glyphs (memoised) and the names/reasons of excluded fonts.
+
+    `manifest`: exactly the pinned fonts (an error when one is missing or differs);
+    `system`: every font on this machine that passes the checks (`digits-printed-system`).
+    """
+    key = fonts_id(fonts)
     if key not in _FONTS:
-        fonts, excluded = _load_digit_fonts(paths)
-        if not fonts:
-            log.warning(
-                "data: no usable .ttf/.otf fonts under /usr/share/fonts; digits-printed falls "
-                "back to Pillow's single built-in font (install fonts-dejavu-core and friends, "
-                "see the Makefile, for SVHN-like variety)"
-            )
-            fonts = [default_font()]
-        _FONTS[key] = (fonts, excluded)
+        if fonts == "manifest":
+            _FONTS[key] = (vetted(list(manifest_fonts())), [])
+        else:
+            found, excluded = _load_digit_fonts(candidate_fonts())
+            if not found:
+                log.warning(
+                    "data: no usable .ttf/.otf fonts under /usr/share/fonts; digits-printed-system"
+                    " falls back to Pillow's single built-in font"
+                )
+                found = [default_font()]
+            _FONTS[key] = (found, excluded)
     return _FONTS[key]
 
 
@@ -199,9 +223,17 @@ def render_one(
     return out, label, font_id, fg, bg, bold, italic
 
 
-def render(seed: int, split: str, count: int, size: int, *, progress: bool = True) -> Rendered:
+def render(
+    seed: int,
+    split: str,
+    count: int,
+    size: int,
+    *,
+    progress: bool = True,
+    font_set: FontSet = "manifest",
+) -> Rendered:
     """Render items `0..count-1` of a split (no cache)."""
-    fonts, _ = digit_fonts()
+    fonts, _ = digit_fonts(font_set)
     images = np.empty((count, size, size, 3), np.uint8)
     labels = np.empty(count, np.int64)
     font_ids = np.empty(count, np.int64)
@@ -225,10 +257,9 @@ def render(seed: int, split: str, count: int, size: int, *, progress: bool = Tru
     return Rendered(images, labels, font_ids, fgs, bgs, bolds, italics, [f.name for f in fonts])
 
 
-def _cache_path(seed: int, split: str, count: int, size: int) -> Path:
+def _cache_path(seed: int, split: str, count: int, size: int, font_set: FontSet) -> Path:
     """Cache file named by everything the pixels depend on."""
-    fonts = fonts_fingerprint(candidate_fonts())
-    key = f"printed|v{RENDER_VERSION}|{seed}|{split}|{count}|{size}|{fonts}"
+    key = f"printed|v{RENDER_VERSION}|{seed}|{split}|{count}|{size}|{fonts_id(font_set)}"
     digest = hashlib.sha256(key.encode()).hexdigest()[:20]
     return cache_dir("data") / f"digits-printed-{split}-{count}-{size}px-{digest}.npz"
 
@@ -290,7 +321,9 @@ def _sliced(r: Rendered, n: int) -> Rendered:
     )
 
 
-def load_printed(seed: int, split: str, n: int | None, size: int) -> Rendered:
+def load_printed(
+    seed: int, split: str, n: int | None, size: int, font_set: FontSet = "manifest"
+) -> Rendered:
     """Items `0..n-1` (default: the split's standard size), from the cache when possible.
 
     Items are per-index deterministic, so a smaller n is a slice of the default-size cache
@@ -298,14 +331,14 @@ def load_printed(seed: int, split: str, n: int | None, size: int) -> Rendered:
     """
     default = DEFAULT_SIZE[split]
     count = default if n is None else n
-    candidates = [_cache_path(seed, split, count, size)]
+    candidates = [_cache_path(seed, split, count, size, font_set)]
     if count < default:
-        candidates.append(_cache_path(seed, split, default, size))
+        candidates.append(_cache_path(seed, split, default, size, font_set))
     for path in candidates:
         if (cached := _load(path)) is not None and len(cached.labels) >= count:
             return _sliced(cached, count)
     start = time.perf_counter()
-    rendered = render(seed, split, count, size)
+    rendered = render(seed, split, count, size, font_set=font_set)
     log.info(
         "data: rendered %d digits-printed/%s in %.1fs", count, split, time.perf_counter() - start
     )

@@ -13,7 +13,7 @@ from xdomain.data.handwritten import load_handwritten
 from xdomain.data.printed import load_printed
 from xdomain.errors import DataError
 
-EMBEDDED: tuple[str, ...] = ("digits-printed", "digits-handwritten")
+EMBEDDED: tuple[str, ...] = ("digits-printed", "digits-handwritten", "digits-printed-system")
 SPLITS = ("train", "test")
 
 
@@ -60,8 +60,10 @@ def load_domain(
     """
     spec = str(spec)
     _check(spec, split, image_size, channels, on_bad_file, n)
-    if spec == "digits-printed":
-        r = load_printed(seed, split, n, image_size)
+    if spec in ("digits-printed", "digits-printed-system"):
+        # pinned fonts (reproducible anywhere), or every system font when asked explicitly
+        font_set = "system" if spec == "digits-printed-system" else "manifest"
+        r = load_printed(seed, split, n, image_size, font_set)
         attrs = {
             "font": torch.from_numpy(r.font.astype("int64")),
             "fg": torch.from_numpy(r.fg.astype("int64")),  # (N, 3) RGB 0..255

@@ -1,0 +1,98 @@
+"""What a run's data is built from, as a short hash: recorded with every checkpoint and metrics
+log, and compared by `evaluate` and `translate` against what this machine would load now.
+
+It is computed from the sources' definitions, without decoding anything, so it costs
+milliseconds: an embedded source is its name, its version and what it is built from (the pinned
+font manifest's hash for `digits-printed`, every system font for `digits-printed-system`, the
+bytes of scikit-learn's bundled digits file for `digits-handwritten`); a folder is the list of its
+image files with their sizes and modification times; a toy mixture is its spec. The data config
+fields that change what is loaded (seed, size, channels, caps) are part of it too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from xdomain.config import DataConfig
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _folder(path: Path) -> str:
+    from xdomain.data.images import IMAGE_EXTENSIONS
+
+    entries = []
+    for dirpath, dirnames, filenames in os.walk(path):
+        dirnames.sort()
+        for name in sorted(filenames):
+            if Path(name).suffix.lower() in IMAGE_EXTENSIONS:
+                p = Path(dirpath, name)
+                st = p.stat()
+                entries.append([str(p.relative_to(path)), st.st_size, st.st_mtime_ns])
+    return f"folder {len(entries)} files {_digest(entries)}"
+
+
+def _sklearn_digits() -> str:
+    import importlib.util
+
+    from xdomain.io import sha256_file
+
+    spec = importlib.util.find_spec("sklearn")  # located, not imported: sklearn imports slowly
+    origin = Path(spec.origin).parent if spec and spec.origin else Path("/nonexistent")
+    path = origin / "datasets" / "data" / "digits.csv.gz"
+    return f"sklearn digits.csv.gz {sha256_file(path)[:16]}" if path.is_file() else "sklearn ?"
+
+
+def source_fingerprint(spec: str) -> str:
+    """One source (embedded name, toy spec or folder) -> a short description of its content."""
+    from xdomain.data.printed import RENDER_VERSION, fonts_id
+
+    if spec == "digits-printed":
+        return f"digits-printed v{RENDER_VERSION} {fonts_id('manifest')}"
+    if spec == "digits-printed-system":
+        return f"digits-printed-system v{RENDER_VERSION} {fonts_id('system')}"
+    if spec == "digits-handwritten":
+        return f"digits-handwritten {_sklearn_digits()}"
+    if spec.startswith("toy-gmm"):
+        return spec
+    path = Path(spec).expanduser()
+    return _folder(path) if path.is_dir() else f"missing {spec}"
+
+
+def data_fingerprint(cfg: DataConfig) -> dict[str, Any]:
+    """{'id': 16 hex digits, 'sources': {role: description}} for a run's data config."""
+    if cfg.root:
+        root = Path(cfg.root).expanduser()
+        roles = {name: str(root / name) for name in ("trainA", "trainB", "testA", "testB")}
+    else:
+        roles = {"a": cfg.a, "b": cfg.b}
+    sources = {role: source_fingerprint(spec) for role, spec in roles.items()}
+    params = {
+        k: getattr(cfg, k) for k in ("image_size", "channels", "seed", "n_a", "n_b", "augment")
+    }
+    return {"id": _digest([sources, params]), "sources": sources}
+
+
+def compare(trained: Any, now: dict[str, Any]) -> str | None:
+    """None when the data match; else one line saying what changed."""
+    if not isinstance(trained, dict) or "id" not in trained:
+        return "the checkpoint records no data fingerprint (written by an older xdomain)"
+    if trained["id"] == now["id"]:
+        return None
+    old = trained.get("sources", {}) if isinstance(trained.get("sources"), dict) else {}
+    changed = [r for r in now["sources"] if old.get(r) != now["sources"][r]]
+    if changed:
+        r = changed[0]
+        return (
+            f"the data differ from those the checkpoint was trained on: {r} was"
+            f" '{str(old.get(r))[:80]}', is now '{now['sources'][r][:80]}'"
+        )
+    return (
+        f"the data differ from those the checkpoint was trained on ({trained['id']} vs {now['id']})"
+    )
