@@ -18,7 +18,14 @@ from pathlib import Path
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
 # The toy runs are one thread each, so two run side by side on this 2-core CPU.
-BENCHES = [["bench_speed.py"], ["bench_toy.py", "--jobs", "2"], ["bench_dtn.py"]]
+# bench_demo times a cold `make demo` in a fresh clone: last, on an otherwise idle machine.
+BENCHES = [
+    ["bench_speed.py"],
+    ["bench_toy.py", "--jobs", "2"],
+    ["bench_judges.py"],
+    ["bench_dtn.py"],
+    ["bench_demo.py"],
+]
 
 
 def _load(name: str) -> dict | None:
@@ -120,6 +127,7 @@ def _dtn(d: dict) -> list[str]:
             f"| {r['step']} | {r['wall_s']:.0f} | {_num(r, 'acc')} | {_num(r, 'val_acc')} |"
             f" {_num(r, 'fid_judge', 1)} | {_num(r, 'kid_judge', 1)} |"
         )
+    out += ["", _f_phase(m)]
     rows = [r | {"name": r.get("recipe", "?")} for r in d.get("ablations", {}).values()]
     if isinstance(d.get("reverse"), dict):
         rows.append(d["reverse"] | {"name": d["reverse"].get("recipe", "?")})
@@ -127,21 +135,77 @@ def _dtn(d: dict) -> list[str]:
     if rows:
         out += [
             "",
-            "| run | final acc | max acc | val-selected acc | wall s | commit |",
-            "| --- | ---: | ---: | ---: | ---: | --- |",
+            "| run | final acc | max acc | val-selected acc | wall s | f phase | data | commit |",
+            "| --- | ---: | ---: | ---: | ---: | --- | --- | --- |",
         ]
         for r in rows:
             out.append(
                 f"| {r['name']} | {_num(r, 'final_acc')} | {_num(r, 'max_acc')} |"
-                f" {_num(r, 'val_selected_acc')} | {_num(r, 'wall_s', 0)} |"
-                f" {r.get('commit', d['commit'])} |"
+                f" {_num(r, 'val_selected_acc')} | {_num(r, 'wall_s', 0)} | {_f_cell(r)} |"
+                f" {r.get('data_fingerprint', 'not recorded')} | {r.get('commit', d['commit'])} |"
             )
     out += [
         "",
-        f"Speed (`train_step`, {d['threads']} threads): fp32 {sp['it_per_s_fp32']:.2f}"
-        f" it/s, bf16 {sp['it_per_s_bf16']:.2f} it/s.",
+        f"Trainer loop speed ({d['threads']} threads; `train_step` plus data loading, logging,"
+        f" samples and checkpoints, no evaluation): fp32 {sp['it_per_s_fp32']:.2f} it/s, bf16"
+        f" {sp['it_per_s_bf16']:.2f} it/s. `train_step` alone: the speed section below."
+        + (
+            f" f's pretraining, cold (empty cache): {sp['f_cold_s']:.0f} s."
+            if "f_cold_s" in sp
+            else " f's cold pretraining time was not recorded in this measurement."
+        ),
     ]
     return out
+
+
+def _f_cell(r: dict) -> str:
+    """How a run's f phase went: cold (its time) or a cache load, or unknown in old results."""
+    if r.get("f_from_cache") is None:
+        return "not recorded"
+    return "cached" if r["f_from_cache"] else f"cold, {r['f_pretrain_s']:.0f} s"
+
+
+def _f_phase(m: dict) -> str:
+    cell = _f_cell(m)
+    if cell == "not recorded":
+        return (
+            "Wall times include every evaluation and f's pretraining phase; this measurement did"
+            " not record whether f was pretrained cold or loaded from the cache."
+        )
+    return f"Wall times include every evaluation and f's pretraining phase (main run: {cell})."
+
+
+def _judges(d: dict) -> list[str]:
+    out = [
+        "## Judges: accuracy on real held-out images",
+        f"commit {d['commit']}, {d['machine']}, torch {d['torch']}",
+        "",
+        "| source | data | train | test | held-out accuracy |",
+        "| --- | --- | ---: | ---: | ---: |",
+    ]
+    for r in d["rows"]:
+        out.append(
+            f"| {r['source']} | {r['data']} | {r['n_train']} | {r['n_test']} |"
+            f" {r['heldout_acc']:.4f} |"
+        )
+    return out
+
+
+def _demo(d: dict) -> list[str]:
+    load = d["loadavg_1min"]
+    fm = d["final_metrics"]
+    metrics = ", ".join(
+        f"{k} {v:.4f}" for k, v in fm.items() if isinstance(v, float) and k in ("acc", "val_acc")
+    )
+    return [
+        "## Cold `make demo`",
+        f"commit {d['commit']}, {d['machine']}; {d['command']}; 1-min load average"
+        f" {load[0]:.1f} -> {load[1]:.1f}",
+        "",
+        f"`make setup` {d['setup_s']:.0f} s + `make demo` {d['demo_s']:.0f} s ="
+        f" {d['total_s'] / 60:.1f} min; the demo ended at {metrics} (data"
+        f" {fm.get('data_fingerprint', 'not recorded')}).",
+    ]
 
 
 def render() -> Path:
@@ -164,6 +228,9 @@ def render() -> Path:
     speed = _load("speed.json")
     if speed:
         lines += [*_speed(speed), ""]
+    for name, section in (("judges.json", _judges), ("demo.json", _demo)):
+        if (d := _load(name)) is not None:
+            lines += [*section(d), ""]
     path = HERE / "RESULTS.md"
     path.write_text("\n".join(lines))
     return path
@@ -172,9 +239,12 @@ def render() -> Path:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--render", action="store_true", help="only render RESULTS.md")
+    p.add_argument("--skip-demo", action="store_true", help="do not time a cold make demo")
     args = p.parse_args()
     if not args.render:
         for script, *flags in BENCHES:
+            if args.skip_demo and script == "bench_demo.py":
+                continue
             print(f"== {script} {' '.join(flags)}", flush=True)
             subprocess.run([sys.executable, str(HERE / script), *flags], check=True)
     print(f"wrote {render()}")
