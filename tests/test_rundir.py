@@ -339,3 +339,17 @@ def test_unexpected_exceptions_are_one_line_unless_debug(tmp_path):
         [sys.executable, "-c", code, "recipes"], capture_output=True, text=True, env=env
     )
     assert "Traceback" in r.stderr
+
+
+def test_out_on_a_read_only_file_system_is_one_line(tmp_path, monkeypatch):
+    # root ignores permission bits, so the read-only mount is simulated where the OS would say it
+    real_mkdir = Path.mkdir
+
+    def read_only(self, *args, **kwargs):
+        if str(self).startswith(str(tmp_path / "ro")):
+            raise OSError(errno.EROFS, "Read-only file system", str(self))
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    with pytest.raises(RunDirError, match="read-only file system; choose another --out"):
+        Trainer(_toy(), tmp_path / "ro" / "run")

@@ -135,5 +135,7 @@ def write_report(run: str | Path) -> Path:
         parts.append(f"<h2>Config</h2><pre>{html.escape(cfg.read_text())}</pre>")
     parts.append("</body></html>")
     out = run / "report.html"
-    out.write_text("\n".join(parts))
+    from xdomain.io import atomic_write_text
+
+    atomic_write_text(out, "\n".join(parts))
     return out

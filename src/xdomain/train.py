@@ -28,6 +28,7 @@ from xdomain.errors import (
 )
 from xdomain.fingerprint import compare as compare_fingerprints
 from xdomain.fingerprint import data_fingerprint
+from xdomain.io import atomic_write_text
 from xdomain.methods import METHODS
 from xdomain.methods.base import Method, check_finite
 
@@ -197,7 +198,7 @@ class Trainer:
         if self.main:
             ckpt.clean_stale(self.ckpt_root)
             (self.out / "samples").mkdir(exist_ok=True)
-            ckpt.atomic_write_text(cfg_path, to_yaml(self.cfg))
+            atomic_write_text(cfg_path, to_yaml(self.cfg))
             if not self.resume:  # the log's first line: what this run trains on
                 self.log(
                     {
@@ -292,7 +293,7 @@ class Trainer:
                     keep.append(line)
             except (json.JSONDecodeError, KeyError, TypeError):
                 continue  # a line cut by the kill
-        path.write_text("".join(x + "\n" for x in keep))
+        atomic_write_text(path, "".join(x + "\n" for x in keep))  # a kill keeps the old log
 
     # ------------------------------------------------------------------ the loop
     def log(self, record: dict[str, Any]) -> None:
@@ -441,7 +442,7 @@ class Trainer:
             out["best_step"] = self.best["step"]
             out[f"best_{self.best['metric']}"] = self.best["value"]
         out["data_fingerprint"] = self.data_fp["id"]
-        (self.out / "final_metrics.json").write_text(json.dumps(out, indent=1))
+        atomic_write_text(self.out / "final_metrics.json", json.dumps(out, indent=1))
         return out
 
 
