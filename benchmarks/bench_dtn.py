@@ -30,7 +30,23 @@ from xdomain import train as trainer_mod
 from xdomain.config import load_config
 
 RESULTS = Path(__file__).parent / "results"
-ABLATIONS = ["dtn-digits-no-const", "dtn-digits-no-tid", "dtn-digits-no-d", "dtn-digits-binary"]
+ABLATIONS = [
+    "dtn-digits-probs",  # the class-probability variant: a row beside the paper's feature path
+    "dtn-digits-no-const",
+    "dtn-digits-no-tid",
+    "dtn-digits-no-d",
+    "dtn-digits-binary",
+]
+# the last evaluation's extra columns, carried into each run's summary
+FINAL_KEYS = (
+    "style_bold",
+    "style_italic",
+    "kid_judge",
+    "kid_judge_std",
+    "kid_judge_floor",
+    "diversity",
+    "diversity_real",
+)
 # The binary D runs G 10 times and D 3 times per step (the reference code's phases), so it is
 # evaluated more often to get a curve inside the same wall-time budget.
 EXTRA = {"dtn-digits-binary": ["eval.every=100"]}
@@ -76,6 +92,7 @@ def timed_run(recipe: str, overrides: list[str], budget_s: float, threads: int) 
         "max_acc": max(r.get("acc", 0) for r in records),
         "val_selected_acc": best_val.get("acc"),
         "val_selected_step": best_val["step"],
+        **{f"final_{k}": records[-1][k] for k in FINAL_KEYS if k in records[-1]},
         "curve": records,
     }
 

@@ -128,21 +128,32 @@ def _dtn(d: dict) -> list[str]:
             f" {_num(r, 'fid_judge', 1)} | {_num(r, 'kid_judge', 1)} |"
         )
     out += ["", _f_phase(m)]
-    rows = [r | {"name": r.get("recipe", "?")} for r in d.get("ablations", {}).values()]
+    rows = [m | {"name": f"{m['recipe']} (main)"}]
+    rows += [r | {"name": r.get("recipe", "?")} for r in d.get("ablations", {}).values()]
     if isinstance(d.get("reverse"), dict):
         rows.append(d["reverse"] | {"name": d["reverse"].get("recipe", "?")})
     rows += [r | {"name": f"dtn-digits, {k}"} for k, r in d.get("variants", {}).items()]
     if rows:
         out += [
             "",
-            "| run | final acc | max acc | val-selected acc | wall s | f phase | data | commit |",
-            "| --- | ---: | ---: | ---: | ---: | --- | --- | --- |",
+            "Style columns: the share of bold / italic pairs whose translations differ like the"
+            " inputs (0.5: not carried); KID raw (floor: real vs real); diversity: mean pairwise"
+            " distance of same-digit translations (real handwritten digits in brackets). All at"
+            " the run's last evaluation.",
+            "",
+            "| run | final acc | max acc | val-selected acc | style bold | style italic | KID"
+            " (floor) | diversity (real) | wall s | f phase | data | commit |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |",
         ]
         for r in rows:
             out.append(
                 f"| {r['name']} | {_num(r, 'final_acc')} | {_num(r, 'max_acc')} |"
-                f" {_num(r, 'val_selected_acc')} | {_num(r, 'wall_s', 0)} | {_f_cell(r)} |"
-                f" {r.get('data_fingerprint', 'not recorded')} | {r.get('commit', d['commit'])} |"
+                f" {_num(r, 'val_selected_acc')} | {_num(r, 'final_style_bold', 2)} |"
+                f" {_num(r, 'final_style_italic', 2)} | {_num(r, 'final_kid_judge', 1)}"
+                f" ({_num(r, 'final_kid_judge_floor', 1)}) | {_num(r, 'final_diversity', 2)}"
+                f" ({_num(r, 'final_diversity_real', 2)}) | {_num(r, 'wall_s', 0)} |"
+                f" {_f_cell(r)} | {r.get('data_fingerprint', 'not recorded')} |"
+                f" {r.get('commit', d['commit'])} |"
             )
     out += [
         "",

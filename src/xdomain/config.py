@@ -160,7 +160,15 @@ _SECTIONS: dict[str, type] = {"data": DataConfig, "train": TrainConfig, "eval": 
 # kind of data (`data_kind`): images (`evaluate`; its `kid_judge_std` is a spread, not a quality)
 # and the 2-D toy's points (`xdomain.metrics.toy.evaluate_toy`).
 EVAL_METRICS: dict[str, tuple[str, ...]] = {
-    "image": ("acc", "val_acc", "fid_judge", "kid_judge"),
+    "image": (
+        "acc",
+        "val_acc",
+        "fid_judge",
+        "kid_judge",
+        "style_bold",
+        "style_italic",
+        "diversity",
+    ),
     "points": (
         "modes_covered",
         "modes_distinct",
@@ -176,6 +184,9 @@ METRIC_MODES: dict[str, str] = {
     "val_acc": "max",
     "fid_judge": "min",
     "kid_judge": "min",
+    "style_bold": "max",
+    "style_italic": "max",
+    "diversity": "max",
     "modes_covered": "max",
     "modes_distinct": "max",
     "modes_a_on": "max",

@@ -141,11 +141,21 @@ def _background(rng: np.random.Generator, bg: np.ndarray, size: int) -> np.ndarr
 
 
 def _ink_mask(
-    rng: np.random.Generator, font: FontGlyphs, label: int, size: int
+    rng: np.random.Generator,
+    font: FontGlyphs,
+    label: int,
+    size: int,
+    force: dict[str, bool] | None = None,
 ) -> tuple[np.ndarray, bool, bool]:
-    """float32 (S, S) ink coverage of the centre digit and its neighbours; plus bold, italic."""
+    """float32 (S, S) ink coverage of the centre digit and its neighbours; plus bold, italic.
+
+    `force` sets `bold` and/or `italic` (style pairs, `xdomain.metrics.style`): the random draws
+    stay the same, so two renderings that force different values differ in that style alone.
+    """
     bold = bool(rng.random() < 0.2)
     italic = bool(rng.random() < 0.2)
+    if force:
+        bold, italic = force.get("bold", bold), force.get("italic", italic)
     glyphs = font.bold if bold else font.regular
     big = size * SUPERSAMPLE
     height = rng.uniform(0.45, 0.8) * big  # ink height of a digit on the canvas
@@ -185,7 +195,11 @@ def _ink_mask(
     # One affine about the centre: rotation, and a shear for italics. PIL wants the inverse map
     # (output -> input): x_in = a*x + b*y + c, y_in = d*x + e*y + f.
     theta = math.radians(rng.uniform(-10, 10))
-    shear = rng.uniform(0.15, 0.3) if italic else 0.0
+    if force:  # always draw the shear, so both members of a pair keep one random stream
+        drawn = rng.uniform(0.15, 0.3)
+        shear = drawn if italic else 0.0
+    else:  # the data set's own stream (unchanged: the cached renderings stay valid)
+        shear = rng.uniform(0.15, 0.3) if italic else 0.0
     cos, sin = math.cos(theta), math.sin(theta)
     # forward = R @ S with S = [[1, -shear], [0, 1]] (top of the glyph leans right)
     fa, fb, fd, fe = cos, -cos * shear - sin, sin, -sin * shear + cos
@@ -202,14 +216,22 @@ def _ink_mask(
 
 
 def render_one(
-    fonts: list[FontGlyphs], seed: int, split: str, index: int, size: int
+    fonts: list[FontGlyphs],
+    seed: int,
+    split: str,
+    index: int,
+    size: int,
+    force: dict[str, bool] | None = None,
 ) -> tuple[np.ndarray, int, int, np.ndarray, np.ndarray, bool, bool]:
-    """Render item `index` of `split`: uint8 (S, S, 3) and its label and attributes."""
+    """Render item `index` of `split`: uint8 (S, S, 3) and its label and attributes.
+
+    `force` fixes bold and/or italic (see `_ink_mask`); everything else stays as drawn.
+    """
     rng = np.random.default_rng([seed, SPLIT_ID[split], index])
     label = int(rng.integers(0, 10))
     font_id = int(rng.integers(0, len(fonts)))
     bg, fg = _colours(rng)
-    coverage, bold, italic = _ink_mask(rng, fonts[font_id], label, size)  # (S, S)
+    coverage, bold, italic = _ink_mask(rng, fonts[font_id], label, size, force)  # (S, S)
     plate = _background(rng, bg, size)  # (S, S, 3)
     ink = fg.astype(np.float32)[None, None, :] + rng.normal(0, 6, size=3).astype(np.float32)
     img = plate * (1.0 - coverage[..., None]) + ink * coverage[..., None]

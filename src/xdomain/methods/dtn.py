@@ -40,7 +40,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -49,6 +49,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from xdomain.config import Range
 from xdomain.errors import ConfigError
 from xdomain.io import verified, write_verified
 from xdomain.losses import diff_augment, gan_d_fake, gan_d_real, gan_g, tv_loss
@@ -91,6 +92,10 @@ class FeatureNet(nn.Module):
         """(B, C, H, W) -> (B, num_classes) class logits."""
         return self.head(self(x))
 
+    def feature_map(self, x: Tensor, layer: int) -> Tensor:
+        """An inner layer: 1 -> (B, 2w, 8, 8), 2 -> (B, 4w, 4, 4); it keeps where the ink is."""
+        return self.body[: layer + 1](x)
+
 
 class Decoder(nn.Module):
     """g: (B, in_dim) -> (B, C, 32, 32) in [-1, 1]; transposed convs 1 -> 4 -> 8 -> 16 -> 32."""
@@ -108,6 +113,37 @@ class Decoder(nn.Module):
 
     def forward(self, h: Tensor) -> Tensor:
         return self.net(h[:, :, None, None])
+
+
+class MapDecoder(nn.Module):
+    """g for spatial codes: (B, M + K, S, S) -> (B, C, 32, 32), S = 8 or 4, by 2x transposed
+    convs. With `squeeze` > 0 a 1x1 conv first narrows f's map (M channels) to `squeeze`
+    channels, a bottleneck that leaves the class to the K probabilities and keeps the map for
+    where the ink is; a 3x3 conv then mixes the two."""
+
+    def __init__(
+        self, map_ch: int, n_cls: int, size: int, width: int, channels: int, norm: str, squeeze: int
+    ) -> None:
+        super().__init__()
+        w = width
+        self.map_ch = map_ch
+        self.squeeze = nn.Conv2d(map_ch, squeeze, 1) if squeeze > 0 else nn.Identity()
+        in_ch = (squeeze if squeeze > 0 else map_ch) + n_cls
+        layers: list[nn.Module] = [
+            nn.Conv2d(in_ch, 4 * w, 3, 1, 1),
+            nn.BatchNorm2d(4 * w) if norm == "batch" else nn.Identity(),
+            nn.ReLU(),
+        ]
+        ch = 4 * w
+        while size < 16:
+            layers.append(deconv_block(ch, ch // 2, norm=norm))  # doubles S
+            ch, size = ch // 2, size * 2
+        layers += [nn.ConvTranspose2d(ch, channels, 4, 2, 1), nn.Tanh()]  # (B, C, 32, 32)
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, h: Tensor) -> Tensor:
+        fmap, probs = h[:, : self.map_ch], h[:, self.map_ch :]  # (B, M, S, S), (B, K, S, S)
+        return self.net(torch.cat([self.squeeze(fmap), probs], 1))
 
 
 class Discriminator(nn.Module):
@@ -203,6 +239,19 @@ def augment_source(x: Tensor, policy: str, gen: torch.Generator) -> Tensor:
     return x
 
 
+def recolour(x: Tensor) -> Tensor:
+    """Half of the (B, C, H, W) images in [-1, 1] redrawn with random ink and background colours
+    (the grey level is the ink's coverage), so a light-on-dark digit becomes any colour on any
+    colour. Uses the global RNG (seeded per process, saved with checkpoints)."""
+    b, c = x.shape[:2]
+    ink = (x.mean(1, keepdim=True) + 1) / 2  # (B, 1, H, W) in [0, 1]
+    fg = torch.rand(b, c, 1, 1, device=x.device) * 2 - 1
+    bg = torch.rand(b, c, 1, 1, device=x.device) * 2 - 1
+    coloured = bg + (fg - bg) * ink
+    keep = torch.rand(b, 1, 1, 1, device=x.device) < 0.5
+    return torch.where(keep, x, coloured)
+
+
 # ----------------------------------------------------------------------------- the method
 
 
@@ -246,9 +295,17 @@ class DTN(Method):
         f_lr: float = 1e-3
         f_augment: str = ""  # comma list of F_AUGMENTS
         f_seed: int = 0
-        const_on: Literal["features", "logits", "probs"] = "features"
-        # what g decodes: f's features (paper), its class logits, or its class probabilities
-        g_input: Literal["features", "logits", "probs"] = "features"
+        const_on: Literal["features", "logits", "probs", "map"] = "features"
+        # what g decodes: f's features (paper), its class logits, its class probabilities, or
+        # `map`: f's inner feature map (layer `map_layer`) with the class probabilities
+        g_input: Literal["features", "logits", "probs", "map"] = "features"
+        map_layer: Annotated[int, Range(1, 3)] = 2  # 1: f's 8x8 map, 2: its 4x4 map
+        const_map_weight: float = 1.0  # const_on=map: the map's share of L_CONST
+        map_squeeze: int = 0  # g_input=map: channels g narrows f's map to (0: all of them)
+        map_norm: Literal["none", "instance"] = "none"  # per-image channel statistics removed
+        # beyond the paper: L_TID also asks g(f(t')) = t for t' = t in random ink and background
+        # colours (target images only, no labels), so g learns to ignore what printed digits add
+        tid_recolour: bool = False
         finetune_f: bool = False  # reference code: f keeps learning (its CE loss) during GAN
         lr_f: float = 1e-4
 
@@ -258,8 +315,14 @@ class DTN(Method):
             raise ConfigError("dtn: the networks are built for 32x32 images (data.image_size=32)")
         n_cls = max(spec.num_classes_a, 1)
         self.f = FeatureNet(spec.channels, cfg.width_f, cfg.feat_dim, n_cls)
-        g_in = cfg.feat_dim if cfg.g_input == "features" else n_cls
-        self.g = Decoder(g_in, cfg.width_g, spec.channels, cfg.g_norm)
+        if cfg.g_input == "map":
+            map_ch, map_size = (2 * cfg.width_f, 8) if cfg.map_layer == 1 else (4 * cfg.width_f, 4)
+            self.g: nn.Module = MapDecoder(
+                map_ch, n_cls, map_size, cfg.width_g, spec.channels, cfg.g_norm, cfg.map_squeeze
+            )
+        else:
+            g_in = cfg.feat_dim if cfg.g_input == "features" else n_cls
+            self.g = Decoder(g_in, cfg.width_g, spec.channels, cfg.g_norm)
         n_out = 3 if cfg.discriminator == "ternary" else 1
         self.D = Discriminator(spec.channels, cfg.width_d, n_out, cfg.d_norm, cfg.d_sn)
         for net in (self.f, self.g, self.D):
@@ -301,8 +364,23 @@ class DTN(Method):
         """
         if self.cfg.g_input == "features":
             return self.f(x)
+        if self.cfg.g_input == "map":
+            return self._map_code(x)
         logits = self.f.logits(x)
         return logits if self.cfg.g_input == "logits" else logits.softmax(1)
+
+    def _map(self, x: Tensor) -> Tensor:
+        """f's inner map; `map_norm=instance` removes each channel's mean and scale per image,
+        the statistics in which the two domains differ most (colours, contrast, background),
+        and keeps the spatial pattern: where the strokes are, how they lean, how wide they are."""
+        fmap = self.f.feature_map(x, self.cfg.map_layer)  # (B, M, S, S)
+        return F.instance_norm(fmap) if self.cfg.map_norm == "instance" else fmap
+
+    def _map_code(self, x: Tensor) -> Tensor:
+        """f's inner map with its class probabilities broadcast over it: (B, M + K, S, S)."""
+        fmap = self._map(x)  # (B, M, S, S)
+        probs = self.f.logits(x).softmax(1)  # (B, K)
+        return torch.cat([fmap, probs[:, :, None, None].expand(-1, -1, *fmap.shape[2:])], 1)
 
     def f_const(self, x: Tensor) -> Tensor:
         """What L_CONST compares: f's features (paper), its class logits or probabilities.
@@ -312,8 +390,23 @@ class DTN(Method):
         """
         if self.cfg.const_on == "features":
             return self.f(x)
+        if self.cfg.const_on == "map":
+            return self._map_code(x).flatten(1)  # the map and the class probabilities
         logits = self.f.logits(x)
         return logits if self.cfg.const_on == "logits" else logits.softmax(1)
+
+    def _const_map(self, xs: Tensor, fake_s: Tensor) -> Tensor:
+        """L_CONST on f's class probabilities and its inner map, each a mean squared error.
+
+        Kept apart so the ten probabilities are not drowned by the map's thousand entries; the
+        map term (weight `const_map_weight`) holds where the ink is, hence the style.
+        """
+        with torch.no_grad():
+            p_real = self.f.logits(xs).softmax(1)  # (B, K)
+            m_real = self._map(xs)  # (B, M, S, S)
+        p_fake = self.f.logits(fake_s).softmax(1)
+        m_fake = self._map(fake_s)
+        return F.mse_loss(p_fake, p_real) + self.cfg.const_map_weight * F.mse_loss(m_fake, m_real)
 
     def generate(
         self, x: Tensor, *, target: Any = None, z: Any = None, alpha: Any = None
@@ -335,9 +428,12 @@ class DTN(Method):
         """The content terms of L_G on whichever domains are present (switched-off ones absent)."""
         c, out = self.cfg, {}
         if c.lambda_const > 0 and xs is not None and fake_s is not None:
-            with torch.no_grad():
-                target = self.f_const(xs)  # (B, K): constant, f(x) is not what G changes
-            out["loss_const"] = F.mse_loss(self.f_const(fake_s), target)
+            if c.const_on == "map":
+                out["loss_const"] = self._const_map(xs, fake_s)
+            else:
+                with torch.no_grad():
+                    target = self.f_const(xs)  # (B, K): constant, f(x) is not what G changes
+                out["loss_const"] = F.mse_loss(self.f_const(fake_s), target)
         if c.lambda_tid > 0 and xt is not None and fake_t is not None:
             out["loss_tid"] = F.mse_loss(fake_t, xt)
         if c.lambda_tv > 0:
@@ -369,7 +465,8 @@ class DTN(Method):
     def _step_ternary(self, xs: Tensor, xt: Tensor) -> dict[str, float]:
         """The paper: one D update on L_D, one G update on L_G, both domains in one batch."""
         c, logs = self.cfg, {}
-        fake_s, fake_t = self.G(xs), self.G(xt)  # (B, C, 32, 32) each
+        xt_in = recolour(xt) if c.tid_recolour else xt  # L_TID's input; its target stays xt
+        fake_s, fake_t = self.G(xs), self.G(xt_in)  # (B, C, 32, 32) each
         if c.use_discriminator:
             # L_D = -log D_1(G(s)) - log D_2(G(t)) - log D_3(t)
             loss_d = (
