@@ -36,7 +36,7 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 demo: setup
-	$(VENV)/bin/xdomain train dtn-digits --out runs/demo
+	$(VENV)/bin/xdomain train dtn-digits --out runs/demo --overwrite
 
 test: setup
 	$(PY) -m pytest -q

@@ -1,6 +1,7 @@
 """`make bench`: run every benchmark, then write benchmarks/RESULTS.md from their JSON results.
 
     python benchmarks/run_all.py            # run all, then render
+    python benchmarks/run_all.py --skip-demo  # all but the cold `make demo` (bench_demo.py)
     python benchmarks/run_all.py --render   # only re-render RESULTS.md from results/*.json
 
 Every number in RESULTS.md comes from a results/*.json file a benchmark wrote; each section
@@ -106,14 +107,16 @@ def _num(r: dict, key: str, digits: int = 4) -> str:
 
 
 def _dtn(d: dict) -> list[str]:
-    sp, m = d["speed"], d["main"]
+    sp, m = d.get("speed", {}), d["main"]
     out = [
         "## DTN: printed -> handwritten digits (judge accuracy on translated printed test digits)",
-        f"commit {d['commit']}, {d['cpu']}, {d['threads']} thread(s), torch {d['torch']}",
+        f"main run: commit {m.get('commit', d['commit'])}, {d['cpu']}, {d['threads']} thread(s),"
+        f" torch {d['torch']}; diagnostics and speed: commit {sp.get('commit', 'not recorded')}."
+        " Measurements of the earlier class-probability default: `results/dtn-probs-default.json`.",
         "",
-        f"Judge held-out accuracy (real handwritten test): {sp['judge_heldout_acc']:.4f}; f on"
-        f" printed test {sp['f_acc_printed_test']:.4f}, f on real handwritten test"
-        f" {sp['f_acc_handwritten_test']:.4f} (diagnostic only).",
+        f"Judge held-out accuracy (real handwritten test): {_num(sp, 'judge_heldout_acc')}; f on"
+        f" printed test {_num(sp, 'f_acc_printed_test')}, f on real handwritten test"
+        f" {_num(sp, 'f_acc_handwritten_test')} (diagnostic only).",
         "",
         f"Main recipe `{m['recipe']}`: final {m['final_acc']:.4f}, max {m['max_acc']:.4f},"
         f" checkpoint selected on the validation judge {m['val_selected_acc']:.4f} (step"
@@ -127,95 +130,154 @@ def _dtn(d: dict) -> list[str]:
             f"| {r['step']} | {r['wall_s']:.0f} | {_num(r, 'acc')} | {_num(r, 'val_acc')} |"
             f" {_num(r, 'fid_judge', 1)} | {_num(r, 'kid_judge', 1)} |"
         )
-    out += ["", _f_phase(m)]
+    out += ["", _f_phase(m, sp)]
     rows = [m | {"name": f"{m['recipe']} (main)"}]
     rows += [r | {"name": r.get("recipe", "?")} for r in d.get("ablations", {}).values()]
     if isinstance(d.get("reverse"), dict):
         rows.append(d["reverse"] | {"name": d["reverse"].get("recipe", "?")})
     rows += [r | {"name": f"dtn-digits, {k}"} for k, r in d.get("variants", {}).items()]
-    if rows:
-        out += [
-            "",
-            "Style columns: the share of bold / italic pairs whose translations differ like the"
-            " inputs (0.5: not carried); KID raw (floor: real vs real); diversity: mean pairwise"
-            " distance of same-digit translations (real handwritten digits in brackets). All at"
-            " the run's last evaluation.",
-            "",
-            "| run | final acc | max acc | val-selected acc | style bold | style italic | KID"
-            " (floor) | diversity (real) | wall s | f phase | data | commit |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |",
-        ]
-        for r in rows:
-            out.append(
-                f"| {r['name']} | {_num(r, 'final_acc')} | {_num(r, 'max_acc')} |"
-                f" {_num(r, 'val_selected_acc')} | {_num(r, 'final_style_bold', 2)} |"
-                f" {_num(r, 'final_style_italic', 2)} | {_num(r, 'final_kid_judge', 1)}"
-                f" ({_num(r, 'final_kid_judge_floor', 1)}) | {_num(r, 'final_diversity', 2)}"
-                f" ({_num(r, 'final_diversity_real', 2)}) | {_num(r, 'wall_s', 0)} |"
-                f" {_f_cell(r)} | {r.get('data_fingerprint', 'not recorded')} |"
-                f" {r.get('commit', d['commit'])} |"
-            )
     out += [
         "",
-        f"Trainer loop speed ({d['threads']} threads; `train_step` plus data loading, logging,"
-        f" samples and checkpoints, no evaluation): fp32 {sp['it_per_s_fp32']:.2f} it/s, bf16"
-        f" {sp['it_per_s_bf16']:.2f} it/s. `train_step` alone: the speed section below."
-        + (
-            f" f's pretraining, cold (empty cache): {sp['f_cold_s']:.0f} s."
-            if "f_cold_s" in sp
-            else " f's cold pretraining time was not recorded in this measurement."
-        ),
+        "Style columns: the share of bold / italic pairs whose translations differ like the"
+        " inputs (0.5: not carried); KID raw (floor: real vs real); diversity: mean pairwise"
+        " distance of same-digit translations (real handwritten digits in brackets). All at"
+        " the run's last evaluation. Wall s: the whole run, every evaluation and f's phase"
+        " included; f pretrain s (cold): the seconds f's pretraining took inside that wall time"
+        " when the run trained f cold, `cached` when it loaded f from the cache instead.",
+        "",
+        "| run | final acc | max acc | val-selected acc | style bold | style italic | KID"
+        " (floor) | diversity (real) | wall s | f pretrain s (cold) | data | commit |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
     ]
+    for r in rows:
+        out.append(
+            f"| {r['name']} | {_num(r, 'final_acc')} | {_num(r, 'max_acc')} |"
+            f" {_num(r, 'val_selected_acc')} | {_num(r, 'final_style_bold', 2)} |"
+            f" {_num(r, 'final_style_italic', 2)} | {_num(r, 'final_kid_judge', 1)}"
+            f" ({_num(r, 'final_kid_judge_floor', 1)}) | {_num(r, 'final_diversity', 2)}"
+            f" ({_num(r, 'final_diversity_real', 2)}) | {_num(r, 'wall_s', 0)} |"
+            f" {_f_cell(r)} | {r.get('data_fingerprint', 'not recorded')} |"
+            f" {r.get('commit', d['commit'])} |"
+        )
+    out += ["", _speed_line(d, sp)]
     return out
 
 
+def _speed_line(d: dict, sp: dict) -> str:
+    """What the DTN speed figures measured: `train_step` alone, or (older results) the loop."""
+    if "train_step_it_per_s_fp32" in sp:
+        line = (
+            f"`train_step` alone ({d['threads']} threads; batches already in memory, 5 warm-up"
+            f" steps, then {sp['train_step_steps']} timed steps repeated for at least"
+            f" {sp['train_step_min_s']:g} s; no data loading, logging or evaluation): fp32"
+            f" {sp['train_step_it_per_s_fp32']:.2f} it/s, bf16"
+            f" {sp['train_step_it_per_s_bf16']:.2f} it/s."
+        )
+    elif "it_per_s_fp32" in sp:
+        line = (
+            f"Trainer loop it/s, data loading included ({d['threads']} threads; the Trainer's"
+            f" logged rate from the first step, evaluation switched off): fp32"
+            f" {sp['it_per_s_fp32']:.2f} it/s, bf16 {sp['it_per_s_bf16']:.2f} it/s."
+        )
+    else:
+        line = "Speed: not measured."
+    if "loadavg_1min_end" in sp:
+        line += f" 1-min load average at the end: {sp['loadavg_1min_end']:.1f}."
+    return line
+
+
 def _f_cell(r: dict) -> str:
-    """How a run's f phase went: cold (its time) or a cache load, or unknown in old results."""
+    """A run's f phase: the seconds of a cold pretraining, `cached`, or unknown (old results)."""
     if r.get("f_from_cache") is None:
         return "not recorded"
-    return "cached" if r["f_from_cache"] else f"cold, {r['f_pretrain_s']:.0f} s"
+    return "cached" if r["f_from_cache"] else f"{r['f_pretrain_s']:.0f}"
 
 
-def _f_phase(m: dict) -> str:
-    cell = _f_cell(m)
-    if cell == "not recorded":
+def _f_phase(m: dict, sp: dict) -> str:
+    cold = (
+        f" The main recipe's f pretraining timed alone, cold (an empty cache; data and judge"
+        f" already loaded): {sp['f_cold_s']:.0f} s."
+        if isinstance(sp.get("f_cold_s"), (int, float)) and sp.get("f_cold_from_cache") is False
+        else " f's pretraining was not timed cold in this measurement."
+    )
+    if m.get("f_from_cache") is None:
         return (
-            "Wall times include every evaluation and f's pretraining phase; this measurement did"
-            " not record whether f was pretrained cold or loaded from the cache."
+            "Wall times include every evaluation and f's phase (a cache load or a cold"
+            " pretraining); this measurement did not record"
+            " whether f was pretrained cold or loaded from the cache." + cold
         )
-    return f"Wall times include every evaluation and f's pretraining phase (main run: {cell})."
+    how = (
+        "f loaded from the cache, no pretraining"
+        if m["f_from_cache"]
+        else f"f pretrained cold, {m['f_pretrain_s']:.0f} s"
+    )
+    return (
+        "Wall times include every evaluation and f's phase (a cache load or a cold pretraining;"
+        f" main run: {how}).{cold}"
+    )
+
+
+def _load_note(load: list[float], peak: float | None = None) -> str:
+    text = f"1-min load average {load[0]:.1f} before, {load[1]:.1f} after"
+    return text + (f", peak {peak:.1f} during" if peak is not None else "")
 
 
 def _judges(d: dict) -> list[str]:
+    seeds, threads = d.get("seeds", []), d.get("fresh_threads", [])
     out = [
         "## Judges: accuracy on real held-out images",
-        f"commit {d['commit']}, {d['machine']}, torch {d['torch']}",
+        f"commit {d['commit']}{' + uncommitted changes' if d.get('dirty') else ''},"
+        f" {d['machine']}, torch {d['torch']}"
+        + (f"; {_load_note(d['loadavg_1min'])}" if "loadavg_1min" in d else ""),
         "",
-        "| source | data | train | test | held-out accuracy |",
-        "| --- | --- | ---: | ---: | ---: |",
+        "Held-out accuracy: the cached judge every evaluation uses (seed 0) on all real test"
+        " images of its source, none of which it trained on.",
+    ]
+    if seeds and threads:
+        out[-1] += (
+            f" Fresh judges: the same judge trained afresh with seeds {', '.join(map(str, seeds))}"
+            " at each torch thread count (training is reproducible for one thread count, not"
+            " across them; the cached judge is the one its first training produced)."
+        )
+    out += [
+        "",
+        "| source | data | train | test | held-out accuracy |"
+        + "".join(f" fresh, {n} thread(s), seeds {'/'.join(map(str, seeds))} |" for n in threads),
+        "| --- | --- | ---: | ---: | ---: |" + " --- |" * len(threads),
     ]
     for r in d["rows"]:
+        cells = [
+            ", ".join(f"{f['acc']:.4f}" for f in r.get("fresh", []) if f["threads"] == n)
+            for n in threads
+        ]
         out.append(
             f"| {r['source']} | {r['data']} | {r['n_train']} | {r['n_test']} |"
-            f" {r['heldout_acc']:.4f} |"
+            f" {r['heldout_acc']:.4f} |" + "".join(f" {c or '-'} |" for c in cells)
         )
     return out
 
 
 def _demo(d: dict) -> list[str]:
-    load = d["loadavg_1min"]
     fm = d["final_metrics"]
     metrics = ", ".join(
-        f"{k} {v:.4f}" for k, v in fm.items() if isinstance(v, float) and k in ("acc", "val_acc")
+        f"{k} {fm[k]:.4f}" for k in ("acc", "val_acc") if isinstance(fm.get(k), (int, float))
     )
+    smoke = d.get("overrides")
     return [
-        "## Cold `make demo`",
-        f"commit {d['commit']}, {d['machine']}; {d['command']}; 1-min load average"
-        f" {load[0]:.1f} -> {load[1]:.1f}",
+        "## Cold `make demo`" + (" (SMOKE TEST, not the demo)" if smoke else ""),
+        f"commit {d['commit']}, {d['machine']}; {d['command']}; "
+        + _load_note(d["loadavg_1min"], d.get("loadavg_1min_peak")),
         "",
-        f"`make setup` {d['setup_s']:.0f} s + `make demo` {d['demo_s']:.0f} s ="
-        f" {d['total_s'] / 60:.1f} min; the demo ended at {metrics} (data"
-        f" {fm.get('data_fingerprint', 'not recorded')}).",
+        "A fresh `git clone` of that commit; in it `make setup` (fonts when root and missing, a"
+        " new venv, the pinned CPU torch, xdomain), then "
+        + (f"the demo's command with {' '.join(smoke)}" if smoke else "`make demo`")
+        + " with an empty `XDOMAIN_CACHE`: digit rendering, f's pretraining and the judge all"
+        " cold.",
+        "",
+        f"`make setup` {d['setup_s']:.0f} s + {'the demo' if smoke else '`make demo`'}"
+        f" {d['demo_s']:.0f} s ="
+        f" {d['total_s'] / 60:.1f} min; the demo ended at {metrics or 'no accuracy recorded'}"
+        f" (data {fm.get('data_fingerprint', 'not recorded')}).",
     ]
 
 

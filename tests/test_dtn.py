@@ -3,6 +3,8 @@ translate shape/range and the f cache round trip."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 
@@ -204,3 +206,75 @@ def test_l_const_golden_per_compared_layer():
     m.cfg.const_on = "features"
     direct = torch.nn.functional.mse_loss(m.f(x[4:8]), m.f(x[:4])).item()
     assert direct == pytest.approx(GOLDEN_CONST["features"], rel=1e-4)
+
+
+# L_CONST = d(f(x), f(G(x))) through the whole translator G = g o f, for each of the two paths
+# of both switches: what g decodes (g_input) and what L_CONST compares (const_on). f and g are
+# redrawn at N(0, 0.2), so f's features spread over the batch and no two paths come out alike
+# (DCGAN's N(0, 0.02) init makes f nearly constant: every path then gives about the same value).
+# fp32, 1 thread; recompute on purpose only.
+GOLDEN_CONST_THROUGH_G = {
+    ("features", "features"): 8.365001678466797,
+    ("features", "probs"): 0.005814038682729006,
+    ("probs", "features"): 24.725706100463867,
+    ("probs", "probs"): 0.023180730640888214,
+}
+
+
+def _well_conditioned_dtn(g_input: str, const_on: str) -> DTN:
+    """A tiny DTN with every weight matrix drawn from one seeded N(0, 0.2) stream; f comes first
+    in that stream, so f is the same network whatever g_input makes of g."""
+    cfg = DTN.Config(
+        width_f=4, width_g=4, width_d=4, feat_dim=8, g_input=g_input, const_on=const_on
+    )
+    m = DTN(cfg, SPEC)
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, p in m.named_parameters():
+            if p.ndim > 1:
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.2)
+            else:  # norm scales 1, every bias 0
+                p.fill_(1.0 if name.endswith("weight") else 0.0)
+    return m.train()  # as in a training step (f stays in eval mode)
+
+
+def test_l_const_golden_through_g_per_path():
+    torch.set_num_threads(1)
+    xs = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    got = {}
+    for (g_input, const_on), want in GOLDEN_CONST_THROUGH_G.items():
+        m = _well_conditioned_dtn(g_input, const_on)
+        fake = m.G(xs)
+        got[g_input, const_on] = m._g_terms(xs, None, fake, None)["loss_const"].item()
+        assert got[g_input, const_on] == pytest.approx(want, rel=1e-5), (g_input, const_on)
+        if (g_input, const_on) == ("features", "features"):  # the paper's path, written out
+            with torch.no_grad():
+                direct = torch.nn.functional.mse_loss(m.f(m.g(m.f(xs))), m.f(xs)).item()
+            assert direct == pytest.approx(want, rel=1e-5)
+    # on the same inputs and the same f, every path gives its own value (at least 2x apart):
+    # a switch that is silently ignored makes two of these equal
+    values = sorted(got.values())
+    assert all(b > 2 * a for a, b in itertools.pairwise(values)), got
+
+
+def test_f_phase_is_recorded_and_its_bar_says_what_it_does(capsys):
+    from types import SimpleNamespace
+
+    spec = DataSpec(num_classes_a=10, num_classes_b=10, name_a="digits-printed")
+    cfg = DTN.Config(width_f=4, width_g=4, width_d=4, feat_dim=8, f_steps=3, f_batch=8)
+    x, y = torch.rand(32, 3, 32, 32) * 2 - 1, torch.arange(32) % 10
+    m = DTN(cfg, spec)
+    assert m.f_from_cache is None and m.f_pretrain_seconds is None  # phase 1 has not run
+    capsys.readouterr()
+    path = m.load_or_train_f(x, y)
+    assert "DTN: pretraining f on digits-printed" in capsys.readouterr().err
+    assert m.f_from_cache is False and m.f_pretrain_seconds > 0
+    m.load_or_train_f(x, y)
+    assert m.f_from_cache is True and m.f_pretrain_seconds > 0
+    # a torchrun process other than the main one trains f silently: one bar, not one per GPU
+    path.with_name(path.name + ".sha256").unlink()  # so that it trains f again
+    other = DTN(cfg, spec)
+    other.attach(SimpleNamespace(is_main_process=False))
+    with pytest.warns(UserWarning, match="cached f"):
+        other.load_or_train_f(x, y)
+    assert "pretraining f" not in capsys.readouterr().err

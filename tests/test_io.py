@@ -93,3 +93,53 @@ def test_damaged_printed_digits_cache_is_rendered_again(tmp_path, damage):
         again = load_printed(0, "test", 40, 32)
     assert (again.images == first.images).all() and (again.labels == first.labels).all()
     assert io.verified(npz)
+
+
+def test_concurrent_writers_of_one_cache_never_collide(tmp_path):
+    # torchrun starts one process per GPU and each builds the same cache entry at once; threads
+    # race the same way on the temporary names and the rename
+    from concurrent.futures import ThreadPoolExecutor
+
+    path, data = tmp_path / "same.bin", os.urandom(50_000)
+
+    def writer(_: int) -> None:
+        for _ in range(10):
+            io.write_verified(path, lambda tmp: tmp.write_bytes(data))
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(writer, range(4)))
+    assert path.read_bytes() == data and io.verified(path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["same.bin", "same.bin.sha256"]
+
+
+def _disk_full(path: str) -> None:
+    """A writer that gets half way and then finds the disk full."""
+    Path(path).write_bytes(b"half a file")
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_f_cache_write_failure_is_a_warning_not_a_crash(tmp_path, monkeypatch):
+    import xdomain.methods.dtn as dtn_mod
+
+    spec = DataSpec(num_classes_a=10, num_classes_b=10)
+    cfg = DTN.Config(width_f=4, width_g=4, width_d=4, feat_dim=8, f_steps=3, f_batch=8)
+    x, y = torch.rand(32, 3, 32, 32) * 2 - 1, torch.arange(32) % 10
+    monkeypatch.setattr(dtn_mod, "save_file", lambda tensors, path: _disk_full(path))
+    m = DTN(cfg, spec)
+    with pytest.warns(UserWarning, match="could not cache f"):
+        m.load_or_train_f(x, y)
+    assert m.f_from_cache is False
+    assert not list((tmp_path / "cache" / "dtn").iterdir())  # no half file, no temporary
+
+
+def test_printed_cache_write_failure_is_a_warning_not_a_crash(tmp_path, monkeypatch):
+    import numpy as np
+
+    fresh = load_printed(0, "test", 12, 32)
+    for p in (tmp_path / "cache" / "data").iterdir():
+        p.unlink()
+    monkeypatch.setattr(np, "savez", lambda f, **arrays: _disk_full(f.name))
+    with pytest.warns(UserWarning, match="could not cache"):
+        again = load_printed(0, "test", 12, 32)
+    assert (again.images == fresh.images).all()
+    assert not list((tmp_path / "cache" / "data").iterdir())

@@ -6,6 +6,7 @@ files and use a 3-step stand-in trainer where they only need to see that retrain
 
 from __future__ import annotations
 
+import errno
 import json
 import shutil
 import time
@@ -127,7 +128,10 @@ def _use_copy_of_cache(root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("XDOMAIN_CACHE", str(tmp_path))
 
 
-@pytest.mark.parametrize("damage", ["truncate_weights", "flip_weight_byte", "garble_json"])
+@pytest.mark.parametrize(
+    "damage",
+    ["truncate_weights", "flip_weight_byte", "garble_json", "delete_json", "delete_weights"],
+)
 def test_damaged_cache_is_retrained_with_a_warning(
     damage: str,
     cached: tuple[Judge, Path, float],
@@ -145,14 +149,20 @@ def test_damaged_cache_is_retrained_with_a_warning(
         raw = bytearray(weights.read_bytes())
         raw[-10] ^= 0xFF
         weights.write_bytes(bytes(raw))
-    else:
+    elif damage == "garble_json":
         sidecar.write_text('{"hash": ')
+    elif damage == "delete_json":  # half an entry: once retrained without a word
+        sidecar.unlink()
+    else:
+        weights.unlink()
 
     calls = _count_quick_training(monkeypatch)
     with pytest.warns(RuntimeWarning, match="unusable"):
         judge = get_judge("digits", *digits, num_classes=10)
     assert calls == [1]
     assert not judge.training
+    # the rebuilt judge is the one a fresh training gives (the 3-step stand-in here)
+    assert _same_weights(judge, get_judge("digits", *digits, num_classes=10, cache=False))
 
     # The rewritten entry is whole again: the next call loads it without training or warnings.
     _forbid_training(monkeypatch)
@@ -171,6 +181,27 @@ def test_cache_false_neither_reads_nor_writes(
     get_judge("digits", *digits, num_classes=10, cache=False)
     assert calls == [1]
     assert not list((tmp_path / "judges").iterdir())
+
+
+def test_cache_write_failure_is_a_warning_and_the_bar_names_the_judge(
+    digits: tuple[Split, Split],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("XDOMAIN_CACHE", str(tmp_path))
+    _count_quick_training(monkeypatch)
+
+    def disk_full(tensors: object, path: str) -> None:
+        Path(path).write_bytes(b"half a file")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(judges, "save_file", disk_full)
+    with pytest.warns(RuntimeWarning, match="could not cache judge"):
+        judge = get_judge("digits-handwritten", *digits, num_classes=10)
+    assert not judge.training  # the evaluation goes on with the judge it trained
+    assert not list((tmp_path / "judges").iterdir())  # no half file, no temporary
+    assert "training the digits-handwritten judge" in capsys.readouterr().err
 
 
 def test_hash_follows_content_and_hyperparameters(digits: tuple[Split, Split]) -> None:

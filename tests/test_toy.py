@@ -203,3 +203,16 @@ def test_a_few_steps_through_the_trainer(variant: str, tmp_path) -> None:
     assert (tmp_path / "samples" / "step-0000020.png").is_file()
     assert (tmp_path / "figures" / "landscape.png").is_file()
     assert "landscape" in (tmp_path / "report.html").read_text()
+
+
+def test_landscape_goes_to_the_artifact_dir_only_when_there_is_one(tmp_path) -> None:
+    m = _tiny("discogan")
+    fixed = _batch() | {"a_label": torch.arange(32) % 10}
+    sample = tmp_path / "run" / "samples" / "step-1.png"
+    m.visualize(fixed, sample)  # the Python API: no run, so no figures folder is invented
+    assert sample.is_file() and not (tmp_path / "run" / "figures").exists()
+    m.artifact_dir = tmp_path / "elsewhere" / "figures"  # wherever the Trainer says
+    m.visualize(fixed, sample)
+    copy = m.artifact_dir / "landscape.png"
+    assert copy.read_bytes() == sample.read_bytes()
+    assert sorted(p.name for p in m.artifact_dir.iterdir()) == ["landscape.png"]

@@ -18,8 +18,14 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+# Read once at import (os.umask can only be read by setting it, which would race with threads
+# creating files later): temporary files get the permissions an ordinary open() would give.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB chunks (caches and checkpoints can be large)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -28,6 +34,7 @@ def sha256_file(path: str | Path) -> str:
 
 
 def fsync_dir(path: str | Path) -> None:
+    """fsync a folder, so that a rename into it survives a power cut (POSIX)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -36,20 +43,22 @@ def fsync_dir(path: str | Path) -> None:
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
-    """Call `write(tmp)` to fill a unique temporary file, then move it to `path` atomically."""
+    """Call `write(tmp)` to fill a unique temporary file, then move it to `path` atomically.
+
+    `write` must write to exactly the path it is given (`np.savez` appends `.npz` to a name:
+    give it an open file instead). Returns `path`.
+    """
     path = Path(path)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide a shared cache from others
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp's 0600 would hide a shared cache from others
         write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException:  # also KeyboardInterrupt: never leave a stray temporary file
         tmp.unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
@@ -57,35 +66,53 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """`atomic_write` of `data`."""
     return atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
-    return atomic_write(path, lambda tmp: tmp.write_text(text))
+    """`atomic_write` of `text` (UTF-8)."""
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
-def _sidecar(path: Path) -> Path:
+def sidecar_path(path: str | Path) -> Path:
+    """Where `write_verified` records `path`'s hash and size: `<path>.sha256`."""
+    path = Path(path)
     return path.with_name(path.name + ".sha256")
 
 
 def write_verified(path: str | Path, write: Callable[[Path], None]) -> Path:
-    """`atomic_write`, then record the file's sha256 and size in its sidecar (also atomic)."""
+    """`atomic_write`, then record the file's sha256 and size in its sidecar (also atomic).
+
+    The record is taken from the temporary file before the rename: it describes the bytes this
+    writer wrote. Should two writers race, the worst outcome is a file and a sidecar from
+    different writers, which `verified` refuses: one more rebuild, never a wrong load.
+    """
     path = Path(path)
-    atomic_write(path, write)
-    record = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
-    atomic_write_text(_sidecar(path), json.dumps(record))
+    record: dict[str, object] = {}
+
+    def write_and_hash(tmp: Path) -> None:
+        write(tmp)
+        record.update(sha256=sha256_file(tmp), bytes=tmp.stat().st_size)
+
+    atomic_write(path, write_and_hash)
+    atomic_write_text(sidecar_path(path), json.dumps(record))
     return path
 
 
 def verified(path: str | Path) -> bool:
-    """True when `path` and its sidecar exist and the file's size and sha256 match it."""
+    """True when `path` and its sidecar exist and the file's size and sha256 match the record.
+
+    False (never an exception) for a missing file or sidecar, a garbled sidecar, or a file whose
+    size or content differs: the caller rebuilds the cache.
+    """
     path = Path(path)
     try:
-        record = json.loads(_sidecar(path).read_text())
+        record = json.loads(sidecar_path(path).read_text())
         return (
             isinstance(record, dict)
             and path.stat().st_size == record.get("bytes")
             and sha256_file(path) == record.get("sha256")
         )
-    except (OSError, ValueError):
+    except (OSError, ValueError):  # ValueError: JSON and UnicodeDecodeError
         return False

@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from xdomain.io import atomic_write_text, sha256_file
+
 FONT_ROOTS = ("/usr/share/fonts", "/usr/local/share/fonts")
 DIGITS = "0123456789"
 ATLAS_SIZE = 64  # font size (px) of the atlas glyphs; scaled down when composing
@@ -86,7 +88,6 @@ def manifest_id() -> str:
 def manifest_fonts() -> tuple[Path, ...]:
     """The manifest's font files, each present and byte-identical, or a one-line DataError."""
     from xdomain.errors import DataError
-    from xdomain.io import sha256_file
 
     entries = manifest_entries()
     missing = [e for e in entries if not Path(e.path).is_file()]
@@ -132,10 +133,9 @@ def write_manifest(packages: list[str], out: Path) -> list[str]:
             ["dpkg-query", "-W", "-f=${Version}", pkg], capture_output=True, text=True, check=True
         ).stdout
         family, style = ImageFont.truetype(str(p), ATLAS_SIZE).getname()
-        sha = hashlib.sha256(p.read_bytes()).hexdigest()
-        entry = FontEntry(str(p), sha, family or p.stem, style or "", pkg, version)
+        entry = FontEntry(str(p), sha256_file(p), family or p.stem, style or "", pkg, version)
         entries.append(entry.__dict__)
-    out.write_text(json.dumps({"version": 1, "fonts": entries}, indent=1) + "\n")
+    atomic_write_text(out, json.dumps({"version": 1, "fonts": entries}, indent=1) + "\n")
     return excluded
 
 

@@ -303,7 +303,10 @@ def _save(path: Path, r: Rendered) -> None:
                 font_names=np.array(r.font_names),
             )
 
-    write_verified(path, write)
+    try:
+        write_verified(path, write)
+    except OSError as exc:  # a full or read-only cache costs the next run a rendering
+        warnings.warn(f"data: could not cache {path} ({exc})", stacklevel=3)
 
 
 def _load(path: Path) -> Rendered | None:
@@ -311,7 +314,11 @@ def _load(path: Path) -> Rendered | None:
     if not path.exists():
         return None
     if not verified(path):
-        warnings.warn(f"data: cache {path} fails its checksum; rendering again", stacklevel=3)
+        warnings.warn(
+            f"data: cache {path} fails its sha256 check (truncated, damaged or no sidecar);"
+            " rendering again",
+            stacklevel=3,
+        )
         return None
     try:
         with np.load(path, allow_pickle=False) as z:

@@ -26,6 +26,7 @@ layers with ReLU); it needs points data. The image networks will be a `net: conv
 from __future__ import annotations
 
 import itertools
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -35,6 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from xdomain.errors import ConfigError
+from xdomain.io import atomic_write
 from xdomain.losses import gan_d, gan_g
 from xdomain.methods.base import Batch, DataSpec, Method
 
@@ -189,13 +191,10 @@ class DiscoGAN(Method):
         path = Path(path)
         title = f"{self.cfg.variant}: G_ab(a) over D_b ({path.stem})"
         save_landscape(self.score_b, fake_b, labels, fixed["b"].cpu(), path, title=title)
-        # the run's report embeds <run>/figures/*.png: keep the latest landscape there
+        # the run's report embeds <run>/figures/*.png: keep the latest landscape there, a copy
+        # (not a second rendering); outside a run (artifact_dir None) there is no such folder
         if self.artifact_dir is not None:
-            save_landscape(
-                self.score_b,
-                fake_b,
-                labels,
-                fixed["b"].cpu(),
-                self.artifact_dir / "landscape.png",
-                title=title,
+            self.artifact_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write(
+                self.artifact_dir / "landscape.png", lambda tmp: shutil.copyfile(path, tmp)
             )

@@ -256,7 +256,14 @@ def recolour(x: Tensor) -> Tensor:
 
 
 class DTN(Method):
-    """Domain Transfer Network: G = g o f with a fixed, pretrained source classifier f."""
+    """Domain Transfer Network: G = g o f with a fixed, pretrained source classifier f.
+
+    After `setup` (phase 1, f's pretraining), for benchmarks that time it apart from the GAN loop:
+
+    - `f_from_cache`: True when f was loaded from its verified cache, False when it was trained
+      (also when a damaged cache entry was retrained); None before phase 1 ran.
+    - `f_pretrain_seconds`: the wall time of phase 1, loading or training; None before it ran.
+    """
 
     @dataclass
     class Config:
@@ -335,6 +342,8 @@ class DTN(Method):
         )
         self.requires_grad(self.f, flag=cfg.finetune_f)
         self.f.eval()  # see `train`
+        self.f_from_cache: bool | None = None  # set by `load_or_train_f`
+        self.f_pretrain_seconds: float | None = None
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         opts = {"g": self.opt_g}
@@ -576,14 +585,22 @@ class DTN(Method):
             except (SafetensorError, OSError, RuntimeError, ValueError) as e:
                 warnings.warn(f"cached f {path} is unusable ({e}); retraining", stacklevel=2)
         elif path.exists():
-            warnings.warn(f"cached f {path} fails its checksum; retraining", stacklevel=2)
+            warnings.warn(
+                f"cached f {path} fails its sha256 check (truncated, damaged or no sidecar);"
+                " retraining",
+                stacklevel=2,
+            )
         if not self.f_from_cache:
-            device = next(self.f.parameters()).device
-            state = train_f(x, y, self.spec, self.cfg)
-            self.f.load_state_dict(state)
-            self.f.to(device)
+            # one bar, not one per torchrun process (each trains the same f: it is deterministic)
+            acc = self.accelerator
+            progress = acc is None or bool(getattr(acc, "is_main_process", True))
+            state = train_f(x, y, self.spec, self.cfg, progress=progress)
+            self.f.load_state_dict(state)  # copies into f's parameters, wherever they live
             tensors = {k: v.contiguous() for k, v in state.items()}
-            write_verified(path, lambda tmp: save_file(tensors, str(tmp)))
+            try:
+                write_verified(path, lambda tmp: save_file(tensors, str(tmp)))
+            except OSError as e:  # a full or read-only cache costs the next run a retraining
+                warnings.warn(f"could not cache f at {path} ({e}); continuing", stacklevel=2)
         self.requires_grad(self.f, flag=self.cfg.finetune_f)
         self.f.eval()
         self.f_pretrain_seconds = time.perf_counter() - t0
@@ -606,8 +623,12 @@ class DTN(Method):
         return hits / len(x)
 
 
-def train_f(x: Tensor, y: Tensor, spec: DataSpec, cfg: DTN.Config) -> dict[str, Tensor]:
+def train_f(
+    x: Tensor, y: Tensor, spec: DataSpec, cfg: DTN.Config, *, progress: bool = True
+) -> dict[str, Tensor]:
     """Train f as a classifier of labelled source images; returns its CPU state_dict.
+
+    `progress`: a tqdm bar (`make demo` would otherwise be silent for the minute f takes).
 
     Seeded init, data order and augmentation inside `fork_rng`: f is a pure function of its data
     and hyper-parameters (that is what makes the content-hash cache valid), and the caller's RNG
@@ -622,9 +643,13 @@ def train_f(x: Tensor, y: Tensor, spec: DataSpec, cfg: DTN.Config) -> dict[str, 
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.f_lr, total_steps=cfg.f_steps)
         net.train()
         bar = tqdm(
-            range(cfg.f_steps), desc="DTN: pretraining f on the source", unit="step", leave=False
+            range(cfg.f_steps),
+            desc=f"DTN: pretraining f on {spec.name_a}",
+            unit="step",
+            leave=False,
+            disable=not progress,
         )
-        for _ in bar:
+        for step in bar:
             idx = torch.randint(0, len(x), (cfg.f_batch,), generator=gen)
             xb = augment_source(x[idx], cfg.f_augment, gen) if cfg.f_augment else x[idx]
             loss = F.cross_entropy(net.logits(xb), y[idx])
@@ -632,4 +657,7 @@ def train_f(x: Tensor, y: Tensor, spec: DataSpec, cfg: DTN.Config) -> dict[str, 
             loss.backward()
             opt.step()
             sched.step()
+            if step % 50 == 0:
+                bar.set_postfix(loss=f"{loss.item():.3f}")
+        bar.close()
     return {k: v.detach().cpu() for k, v in net.state_dict().items()}

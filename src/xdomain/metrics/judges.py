@@ -15,11 +15,13 @@ safetensors weights plus a JSON sidecar, written atomically and never unpickled.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -35,7 +37,7 @@ from xdomain.paths import cache_dir
 
 # Bump whenever the architecture, augmentation or training loop changes: it is part of the cache
 # key, so old cached judges are retrained instead of being loaded into a different network.
-JUDGE_VERSION = 1
+JUDGE_VERSION = 2  # 2: trained on one CPU thread, whatever the caller's thread count
 
 
 @dataclass(frozen=True)
@@ -196,6 +198,16 @@ def train_judge(
     return _train(train_x, train_y, test_x, test_y, num_classes=num_classes, cfg=cfg)
 
 
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _train(
     train_x: Tensor,
     train_y: Tensor,
@@ -217,7 +229,9 @@ def _train(
     bs = min(cfg.batch_size, n)
     arch = JudgeArch(in_channels=x.shape[1], num_classes=num_classes)
 
-    with torch.random.fork_rng(devices=[]):
+    # one thread: float reductions (and so the trained judge) differ between thread counts, and
+    # the cache key cannot know the caller's; a judge must not depend on who trained it first
+    with _one_thread(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         gen = torch.Generator().manual_seed(cfg.seed)
         judge = Judge(arch)
@@ -294,7 +308,9 @@ def _save(judge: Judge, weights: Path, sidecar: Path, digest: str) -> None:
 
 def _load(weights: Path, sidecar: Path, digest: str) -> Judge:
     """Rebuild a cached judge; raise ValueError (or an I/O error) on anything inconsistent."""
-    meta = json.loads(sidecar.read_text())
+    meta = json.loads(sidecar.read_text())  # FileNotFoundError when only the weights are left
+    if not isinstance(meta, dict):
+        raise ValueError("sidecar is not a JSON object")
     if meta.get("hash") != digest or meta.get("judge_version") != JUDGE_VERSION:
         raise ValueError("sidecar belongs to a different judge")
     if meta.get("weights_sha256") != sha256_file(weights):
@@ -328,10 +344,10 @@ def get_judge(
     weights = root / f"{name}-{digest[:16]}.safetensors"
     sidecar = weights.with_suffix(".json")
 
-    if cache and weights.exists() and sidecar.exists():
+    if cache and (weights.exists() or sidecar.exists()):
         try:
             return _load(weights, sidecar, digest)
-        except Exception as exc:  # any unreadable entry is retrained, never fatal
+        except Exception as exc:  # any unreadable or half entry is retrained, never fatal
             warnings.warn(
                 f"cached judge {weights} is unusable ({type(exc).__name__}: {exc}); retraining",
                 RuntimeWarning,
@@ -341,5 +357,10 @@ def get_judge(
     desc = f"training the {name} judge (once; cached)"
     judge, _ = _train(*train, *test, num_classes=num_classes, cfg=cfg, desc=desc)
     if cache:
-        _save(judge, weights, sidecar, digest)
+        try:
+            _save(judge, weights, sidecar, digest)
+        except OSError as exc:  # a full or read-only cache costs the next evaluation a retraining
+            warnings.warn(
+                f"could not cache judge at {weights} ({exc})", RuntimeWarning, stacklevel=2
+            )
     return judge

@@ -71,7 +71,9 @@ def style_pairs(style: str, n: int, *, seed: int = 0, size: int = 32, channels: 
 def carried(style: str, plain: Tensor, styled: Tensor) -> float:
     """Share of pairs whose members differ the way the style says (see the module docstring)."""
     measure = ink_amount if style == "bold" else slant
-    return float((measure(styled) > measure(plain)).float().mean())
+    a, b = measure(styled), measure(plain)
+    # a tie (identical translations) is half a pair: a generator that ignores style scores 0.5
+    return float(((a > b).float() + 0.5 * (a == b).float()).mean())
 
 
 @torch.no_grad()
