@@ -236,8 +236,8 @@ def _judges(d: dict) -> list[str]:
     if seeds and threads:
         out[-1] += (
             f" Fresh judges: the same judge trained afresh with seeds {', '.join(map(str, seeds))}"
-            " at each torch thread count (training is reproducible for one thread count, not"
-            " across them; the cached judge is the one its first training produced)."
+            " with the caller at each torch thread count (judges train on one thread since"
+            " JUDGE_VERSION 2, so the columns must agree)."
         )
     out += [
         "",
