@@ -58,7 +58,7 @@ from xdomain.nn import conv_block, deconv_block, init_weights, maybe_sn
 from xdomain.paths import cache_dir
 
 # Part of f's cache key: bump when f's architecture, augmentation or training loop changes.
-F_VERSION = 1
+F_VERSION = 2  # 2: trained on one CPU thread, whatever the caller's thread count
 # Ternary D classes (the paper's 1, 2, 3 counted from 0).
 FAKE_SOURCE, FAKE_TARGET, REAL_TARGET = 0, 1, 2
 
@@ -634,6 +634,19 @@ def train_f(
     and hyper-parameters (that is what makes the content-hash cache valid), and the caller's RNG
     stream is left as it was.
     """
+    # one thread: float reductions differ between thread counts and the cache key cannot know
+    # the caller's, so f must not depend on which process trained it first (as the judges)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _train_f_seeded(x, y, spec, cfg, progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train_f_seeded(
+    x: Tensor, y: Tensor, spec: DataSpec, cfg: DTN.Config, progress: bool
+) -> dict[str, Tensor]:
     with torch.random.fork_rng():
         torch.manual_seed(cfg.f_seed)
         gen = torch.Generator().manual_seed(cfg.f_seed)
