@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from bench_speed import measure
 from common import commit as git_commit
 from common import cpu_name, dirty
 
@@ -112,40 +113,13 @@ def timed_run(recipe: str, overrides: list[str], budget_s: float, threads: int) 
     }
 
 
-def train_step_rate(overrides: list[str], precision: str, steps: int, min_s: float = 5.0) -> float:
-    """`train_step` alone, as bench_speed.py times it: batches already in memory, 5 warm-up steps,
-    then the timed batches repeated until `min_s` have passed; f is set up (cached) before."""
-    from xdomain.datamodule import build_data
-    from xdomain.train import build_method, make_accelerator
-
-    cfg = load_config("dtn-digits", [*overrides, f"train.precision={precision}"])
-    acc = make_accelerator(cfg)
-    data = build_data(cfg.data)
-    method = build_method(cfg, data).to(acc.device)
-    method.attach(acc)
-    method.setup(data)
-    method.train()
-    stream = data.stream()
-    warmup = [next(stream) for _ in range(5)]
-    batches = [next(stream) for _ in range(steps)]
-    for i, b in enumerate(warmup):
-        with acc.autocast():
-            method.train_step(b, i)
-    done, t0 = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - t0) < min_s:
-        for i, b in enumerate(batches):
-            with acc.autocast():
-                method.train_step(b, len(warmup) + done + i)
-        done += steps
-    return done / elapsed
-
-
 def speed(threads: int, steps: int, overrides: list[str]) -> dict[str, Any]:
-    """`train_step` it/s of the main recipe, fp32 and bf16 (see `train_step_rate`)."""
+    """`train_step` it/s of the main recipe, fp32 and bf16 (`bench_speed.measure`)."""
     over = [*overrides, "train.device=cpu", f"train.threads={threads}"]
     out: dict[str, Any] = {"train_step_steps": steps, "train_step_min_s": 5.0}
     for precision in ("fp32", "bf16"):
-        out[f"train_step_it_per_s_{precision}"] = train_step_rate(over, precision, steps)
+        rate = measure("dtn-digits", precision, steps, overrides=tuple(over))
+        out[f"train_step_it_per_s_{precision}"] = rate
     return out
 
 

@@ -25,13 +25,23 @@ from xdomain.train import build_method, make_accelerator
 OUT = Path(__file__).parent / "results"
 
 
-def measure(recipe: str, precision: str, steps: int, warmup: int = 5, min_s: float = 5.0) -> float:
+def measure(
+    recipe: str,
+    precision: str,
+    steps: int,
+    warmup: int = 5,
+    min_s: float = 5.0,
+    overrides: tuple[str, ...] = (),
+) -> float:
+    """`train_step` it/s alone: batches in memory, `warmup` steps, then the timed batches repeated
+    until `min_s` have passed (no data loading, logging or evaluation). `overrides` come last."""
     cfg = load_config(
         recipe,
         [
             f"train.precision={precision}",
             "train.device=cpu",
             f"train.threads={torch.get_num_threads()}",
+            *overrides,
         ],
     )
     acc = make_accelerator(cfg)

@@ -50,3 +50,21 @@ def checkpoint_state(**extra: Any) -> tuple[dict, dict]:
         **extra,
     }
     return tensors, state
+
+
+def fuzz(max_examples: int) -> Any:
+    """Hypothesis settings for `make test`: a fixed number of examples, derandomized, no example
+    database, no deadline (a slow CI machine must not turn into a failure)."""
+    from hypothesis import HealthCheck, settings
+
+    return settings(
+        max_examples=max_examples,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.function_scoped_fixture,
+        ],
+    )

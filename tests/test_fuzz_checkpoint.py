@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import TOY
-from hypothesis import HealthCheck, given, settings
+from helpers import TOY, fuzz
+from hypothesis import given
 from hypothesis import strategies as st
 
 import xdomain
@@ -22,13 +22,7 @@ from xdomain.config import load_config
 from xdomain.errors import XDomainError
 from xdomain.train import Trainer
 
-FUZZ = settings(
-    max_examples=150,
-    derandomize=True,
-    database=None,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+FUZZ = fuzz(150)
 
 JSON = st.recursive(
     st.none()

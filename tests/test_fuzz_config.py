@@ -13,20 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from helpers import fuzz
+from hypothesis import given
 from hypothesis import strategies as st
 
 from xdomain.config import DataConfig, EvalConfig, RunConfig, TrainConfig, load_config, recipe_names
 from xdomain.errors import XDomainError
 from xdomain.methods import METHODS
 
-FUZZ = settings(
-    max_examples=200,
-    derandomize=True,
-    database=None,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+FUZZ = fuzz(200)
 
 RECIPE_TEXTS = [
     resources.files("xdomain").joinpath("recipes", f"{n}.yaml").read_text() for n in recipe_names()
@@ -180,7 +175,7 @@ def test_random_recipe_texts(recipe_file: Path, text: str) -> None:
     _outcome(lambda: load_config(str(recipe_file)))
 
 
-@settings(FUZZ, max_examples=50)
+@fuzz(50)
 @given(raw=st.binary(max_size=200))
 def test_random_recipe_bytes(recipe_file: Path, raw: bytes) -> None:
     recipe_file.write_bytes(raw)

@@ -56,6 +56,7 @@ from xdomain.losses import diff_augment, gan_d_fake, gan_d_real, gan_g, tv_loss
 from xdomain.methods.base import Batch, DataSpec, Method
 from xdomain.nn import conv_block, deconv_block, init_weights, maybe_sn
 from xdomain.paths import cache_dir
+from xdomain.repro import one_thread
 
 # Part of f's cache key: bump when f's architecture, augmentation or training loop changes.
 F_VERSION = 2  # 2: trained on one CPU thread, whatever the caller's thread count
@@ -634,20 +635,8 @@ def train_f(
     and hyper-parameters (that is what makes the content-hash cache valid), and the caller's RNG
     stream is left as it was.
     """
-    # one thread: float reductions differ between thread counts and the cache key cannot know
-    # the caller's, so f must not depend on which process trained it first (as the judges)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return _train_f_seeded(x, y, spec, cfg, progress)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _train_f_seeded(
-    x: Tensor, y: Tensor, spec: DataSpec, cfg: DTN.Config, progress: bool
-) -> dict[str, Tensor]:
-    with torch.random.fork_rng():
+    # one thread: f must not depend on which process trained it first (its cache key cannot)
+    with one_thread(), torch.random.fork_rng():
         torch.manual_seed(cfg.f_seed)
         gen = torch.Generator().manual_seed(cfg.f_seed)
         net = FeatureNet(spec.channels, cfg.width_f, cfg.feat_dim, max(spec.num_classes_a, 1))

@@ -15,13 +15,11 @@ safetensors weights plus a JSON sidecar, written atomically and never unpickled.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
 import time
 import warnings
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -34,6 +32,7 @@ from tqdm.auto import tqdm
 from xdomain.errors import DataError
 from xdomain.io import atomic_write, atomic_write_text, sha256_file
 from xdomain.paths import cache_dir
+from xdomain.repro import one_thread
 
 # Bump whenever the architecture, augmentation or training loop changes: it is part of the cache
 # key, so old cached judges are retrained instead of being loaded into a different network.
@@ -198,16 +197,6 @@ def train_judge(
     return _train(train_x, train_y, test_x, test_y, num_classes=num_classes, cfg=cfg)
 
 
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 def _train(
     train_x: Tensor,
     train_y: Tensor,
@@ -231,7 +220,7 @@ def _train(
 
     # one thread: float reductions (and so the trained judge) differ between thread counts, and
     # the cache key cannot know the caller's; a judge must not depend on who trained it first
-    with _one_thread(), torch.random.fork_rng(devices=[]):
+    with one_thread(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         gen = torch.Generator().manual_seed(cfg.seed)
         judge = Judge(arch)
