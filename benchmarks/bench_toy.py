@@ -10,6 +10,8 @@ finished) and `benchmarks/results/toy_landscapes.png`: one row per geometry, the
     python benchmarks/bench_toy.py                      # line, circle, paper; 3 seeds; 10k steps
     python benchmarks/bench_toy.py --geometries line --seeds 0 --steps 2000   # a quick look
     python benchmarks/bench_toy.py --geometries paper --paper-steps 40000 --tag paper40k --jobs 2
+    python benchmarks/bench_toy.py --geometries paper --paper-steps 40000 --decay-start 0.5 \
+        --tag paper40k-decay --jobs 2     # the papers' schedule: linear decay over the 2nd half
 """
 
 from __future__ import annotations
@@ -63,8 +65,14 @@ def panel(method: Any, data: Any) -> dict[str, torch.Tensor]:
     }
 
 
-def run_one(recipe: str, variant: str, seed: int, steps: int, root: Path) -> tuple[dict, dict]:
+def run_one(
+    recipe: str, variant: str, seed: int, steps: int, root: Path, decay: float | None = None
+) -> tuple[dict, dict]:
+    """One run; `decay`: the learning rate decays linearly to 0 from this fraction of the steps
+    (`train.decay_start`), None: constant, as the recipes."""
+    decay_start = None if decay is None else int(steps * decay)
     overrides = [
+        *([f"train.decay_start={decay_start}"] if decay_start is not None else []),
         f"model.variant={variant}",
         f"seed={seed}",
         f"train.steps={steps}",
@@ -86,6 +94,7 @@ def run_one(recipe: str, variant: str, seed: int, steps: int, root: Path) -> tup
         "variant": variant,
         "seed": seed,
         "steps": steps,
+        "decay_start": decay_start,
         "data_a": cfg.data.a,
         "data_b": cfg.data.b,
         "wall_s": round(wall, 1),
@@ -94,10 +103,12 @@ def run_one(recipe: str, variant: str, seed: int, steps: int, root: Path) -> tup
     return record, panel(trainer.method, trainer.data)
 
 
-def run_in_worker(recipe: str, variant: str, seed: int, steps: int, root: str) -> tuple[dict, dict]:
+def run_in_worker(
+    recipe: str, variant: str, seed: int, steps: int, root: str, decay: float | None
+) -> tuple[dict, dict]:
     """`run_one` in a worker process: returns the record and the trained weights (CPU tensors)."""
     torch.set_num_threads(1)
-    record, p = run_one(recipe, variant, seed, steps, Path(root))
+    record, p = run_one(recipe, variant, seed, steps, Path(root), decay)
     return record, {k: v.cpu() for k, v in p["method"].state_dict().items()}
 
 
@@ -179,6 +190,13 @@ def main() -> None:
     ap.add_argument(
         "--tag", default="", help="write toy-TAG.json and its figure beside the default results"
     )
+    ap.add_argument(
+        "--decay-start",
+        type=float,
+        default=None,
+        help="decay the learning rate linearly to 0 from this fraction of each run's steps"
+        " (the papers' schedule, e.g. 0.5); default: constant, as the recipes",
+    )
     args = ap.parse_args()
     suffix = f"-{args.tag}" if args.tag else ""
     torch.set_num_threads(1)  # the machine is shared; the toy's MLPs gain nothing from more
@@ -189,6 +207,7 @@ def main() -> None:
         "steps": args.steps,
         "paper_steps": args.paper_steps,
         "jobs": args.jobs,
+        "decay_start_fraction": args.decay_start,
         "figure": f"toy_landscapes{suffix}.png",
         "metric_notes": "modes_covered: B modes with >= 1% of translated "
         "test points (of 10); modes_distinct: distinct B modes among the A "
@@ -212,7 +231,12 @@ def main() -> None:
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=args.jobs, mp_context=ctx) as pool:
             futures = {
-                pool.submit(run_in_worker, recipe, v, seed, steps, str(root)): (recipe, g, v, seed)
+                pool.submit(run_in_worker, recipe, v, seed, steps, str(root), args.decay_start): (
+                    recipe,
+                    g,
+                    v,
+                    seed,
+                )
                 for recipe, g, v, seed, steps in jobs
             }
             for fut in as_completed(futures):

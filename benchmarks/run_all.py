@@ -23,6 +23,32 @@ RESULTS = HERE / "results"
 BENCHES = [
     ["bench_speed.py"],
     ["bench_toy.py", "--jobs", "2"],
+    # the paper's 40k iterations, with the recipes' constant learning rate and with the papers'
+    # usual linear decay over the second half (issue 7: decay only where 3 seeds support it)
+    [
+        "bench_toy.py",
+        "--geometries",
+        "paper",
+        "--paper-steps",
+        "40000",
+        "--tag",
+        "paper40k",
+        "--jobs",
+        "2",
+    ],
+    [
+        "bench_toy.py",
+        "--geometries",
+        "paper",
+        "--paper-steps",
+        "40000",
+        "--decay-start",
+        "0.5",
+        "--tag",
+        "paper40k-decay",
+        "--jobs",
+        "2",
+    ],
     ["bench_judges.py"],
     ["bench_dtn.py"],
     ["bench_demo.py"],
@@ -73,8 +99,14 @@ def _iters(d: dict) -> str:
 
 
 def _toy(d: dict) -> list[str]:
+    frac = d.get("decay_start_fraction")
+    schedule = (
+        f"learning rate linear to 0 from {frac:.0%} of the iterations"
+        if frac is not None
+        else "constant learning rate (the recipes)"
+    )
     out = [
-        f"## DiscoGAN toy experiment, {_iters(d)} iterations (modes of B, of 10)",
+        f"## DiscoGAN toy experiment, {_iters(d)} iterations, {schedule} (modes of B, of 10)",
         f"commit {d['commit']}, {_machine(d['machine'])}; iterations per run: {_iters(d)}"
         + (f"; {d['jobs']} runs at a time, one thread each" if "jobs" in d else ""),
         "",
@@ -122,20 +154,35 @@ def _dtn(d: dict) -> list[str]:
         f" checkpoint selected on the validation judge {m['val_selected_acc']:.4f} (step"
         f" {m['val_selected_step']}); wall {m['wall_s']:.0f} s of a {m['budget_s']:.0f} s budget.",
         "",
-        "| step | wall s | acc (test) | val_acc | FID (judge) | KID (judge) |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| step | wall s | acc (test) | val_acc | style bold | style italic | FID (judge) |"
+        " KID (judge) |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in m["curve"]:
         out.append(
             f"| {r['step']} | {r['wall_s']:.0f} | {_num(r, 'acc')} | {_num(r, 'val_acc')} |"
+            f" {_num(r, 'style_bold', 2)} | {_num(r, 'style_italic', 2)} |"
             f" {_num(r, 'fid_judge', 1)} | {_num(r, 'kid_judge', 1)} |"
         )
     out += ["", _f_phase(m, sp)]
+    u = d.get("unseen_fonts")
+    if isinstance(u, dict):
+        out += [
+            "",
+            f"Unseen fonts (`{u.get('recipe')}`, {u.get('holdout', 'six families')} kept out of"
+            f" f's and G's training): accuracy on the test digits in the held-out fonts"
+            f" {_num(u, 'final_acc_heldout_fonts')}, in the fonts it trained on"
+            f" {_num(u, 'final_acc_seen_fonts')}, all test digits {_num(u, 'final_acc')}"
+            " (last evaluation).",
+        ]
     rows = [m | {"name": f"{m['recipe']} (main)"}]
+    if isinstance(u, dict):
+        rows.append(u | {"name": u.get("recipe", "?")})
     rows += [r | {"name": r.get("recipe", "?")} for r in d.get("ablations", {}).values()]
     if isinstance(d.get("reverse"), dict):
         rows.append(d["reverse"] | {"name": d["reverse"].get("recipe", "?")})
     rows += [r | {"name": f"dtn-digits, {k}"} for k, r in d.get("variants", {}).items()]
+    rows += [r | {"name": f"dtn-digits, {k}"} for k, r in d.get("tradeoff", {}).items()]
     out += [
         "",
         "Style columns: the share of bold / italic pairs whose translations differ like the"

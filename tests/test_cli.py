@@ -30,6 +30,7 @@ TINY_DTN = [
     "model.width_g=8",
     "model.width_d=8",
     "model.f_steps=20",
+    "model.f_adapt_steps=2",
 ]
 
 
@@ -319,7 +320,7 @@ def test_bad_folder_data_error_names_the_file(tmp_path):
         "--dry-run",
     ]
     assert xd(*args).returncode == 0  # the config is fine; the data is read when training
-    r = xd(*args[:-1], "train.steps=1", "model.f_steps=1")
+    r = xd(*args[:-1], "train.steps=1", "model.f_steps=1", "model.f_adapt_steps=1")
     assert r.returncode == 2 and "broken.png" in r.stderr and "on_bad_file=skip" in r.stderr
 
 

@@ -140,3 +140,38 @@ def test_bad_arguments(kwargs, needle):
     args = {"spec": "digits-printed", "split": "train", **kwargs}
     with pytest.raises(DataError, match=needle):
         load_domain(args.pop("spec"), args.pop("split"), **args)
+
+
+def test_holdout_fonts_leave_training_and_stay_in_test():
+    from xdomain.config import DataConfig
+    from xdomain.datamodule import build_data, heldout_fonts_mask
+    from xdomain.errors import ConfigError
+
+    families = "DejaVu Serif,Lato"
+    cfg = DataConfig(n_a=300, n_b=64, holdout_fonts=families)
+    data = build_data(cfg)
+    full = load_domain("digits-printed", "train", n=300)
+    held_full = heldout_fonts_mask(full, cfg)
+    # training keeps exactly the items in other fonts, in order, with their labels and attrs
+    assert 0 < int(held_full.sum()) < 300 and len(data.train_a) == int((~held_full).sum())
+    assert torch.equal(data.train_a.labels, full.labels[~held_full])
+    assert torch.equal(data.train_a.images, full.images[~held_full])
+    assert not bool(heldout_fonts_mask(data.train_a, cfg).any())
+    names = data.train_a.attr_names["font"]
+    kept = {names[i] for i in data.train_a.attrs["font"].tolist()}
+    assert not any(n.startswith(("DejaVuSerif", "Lato")) for n in kept), kept
+    # the test split is whole: the held-out fonts are there to be scored
+    assert bool(heldout_fonts_mask(data.test_a, cfg).any()) and len(data.test_a) == 2000
+    with pytest.raises(ConfigError, match=r"unknown font family 'Nope'; valid: .*Lato"):
+        build_data(DataConfig(n_a=300, n_b=64, holdout_fonts="Nope"))
+    with pytest.raises(ConfigError, match=r"needs data.a = digits-printed"):
+        build_data(DataConfig(a="digits-handwritten", n_a=300, n_b=64, holdout_fonts="Lato"))
+
+
+def test_holdout_fonts_change_the_data_fingerprint_only_when_set():
+    from xdomain.config import DataConfig
+    from xdomain.fingerprint import data_fingerprint
+
+    plain = data_fingerprint(DataConfig())["id"]
+    assert data_fingerprint(DataConfig(holdout_fonts=""))["id"] == plain
+    assert data_fingerprint(DataConfig(holdout_fonts="Lato"))["id"] != plain

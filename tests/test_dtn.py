@@ -10,7 +10,7 @@ import torch
 
 from xdomain.config import load_config
 from xdomain.methods.base import DataSpec
-from xdomain.methods.dtn import DTN, augment_source, train_f
+from xdomain.methods.dtn import DTN, augment_source, augment_target, pseudo_labels, train_f
 from xdomain.train import Trainer
 
 TINY = [
@@ -22,6 +22,7 @@ TINY = [
     "model.width_d=4",
     "model.feat_dim=8",
     "model.f_steps=5",
+    "model.f_adapt_steps=2",
     "model.f_batch=16",
     "model.g_steps_source=2",
     "model.g_steps_target=2",
@@ -59,21 +60,21 @@ def _train_logs(tmp_path, *extra: str) -> list[dict[str, float]]:
 
 
 # golden first-step losses of the seeded tiny runs (fp32, 1 thread); recompute on purpose only
-# (last: the default recipe moved to g_input=map / const_on=map, so L_CONST is no longer ~0)
+# (last: the default moved to f's 4x4 map at weight 0.03, an adapted f and augmented L_TID)
 GOLDEN = {
     "ternary": {
-        "loss_d": 3.247916,
-        "loss_const": 0.0338946,
-        "loss_tid": 0.9184511,
-        "loss_adv": 2.4055645,
+        "loss_d": 3.2042346,
+        "loss_const": 0.0039717,
+        "loss_tid": 0.9183852,
+        "loss_adv": 2.3323941,
     },
     "binary": {
-        "loss_d_source": 0.6851182,
-        "loss_const": 0.0338962,
-        "loss_adv_source": 0.7707811,
-        "loss_d_target": 1.3060303,
-        "loss_tid": 0.9180217,
-        "loss_adv_target": 0.8911067,
+        "loss_d_source": 0.6578674,
+        "loss_const": 0.0039719,
+        "loss_adv_source": 0.7901241,
+        "loss_d_target": 1.342913,
+        "loss_tid": 0.9179273,
+        "loss_adv_target": 0.8313752,
     },
 }
 
@@ -180,6 +181,63 @@ def test_source_augmentation_keeps_shape_and_range():
     assert y.shape == x.shape and y.min() >= -1.0001 and y.max() <= 1.0001
     with pytest.raises(Exception, match="unknown op"):
         augment_source(x, "sharpen", torch.Generator())
+
+
+def test_target_augmentation_keeps_shape_range_and_is_seeded():
+    x = torch.rand(16, 3, 32, 32) * 2 - 1
+    ops = "neighbours,faint,blur,noise,colour"
+    torch.manual_seed(0)
+    y = augment_target(x, ops)
+    torch.manual_seed(0)
+    assert torch.equal(y, augment_target(x, ops))  # the global RNG, saved with checkpoints
+    assert y.shape == x.shape and y.min() >= -1.0001 and y.max() <= 1.0001
+    assert not torch.equal(y, x)
+    with pytest.raises(Exception, match="unknown op 'sharpen'"):
+        augment_target(x, "colour,sharpen")
+    # a misspelt policy fails when the method is built, not steps into training
+    with pytest.raises(Exception, match=r"model.tid_augment: unknown op 'nois'; valid: neighbours"):
+        DTN(DTN.Config(width_f=4, width_g=4, width_d=4, feat_dim=8, tid_augment="nois"), SPEC)
+
+
+def test_neighbours_add_ink_only_at_the_edges():
+    x = torch.full((8, 1, 32, 32), -1.0)
+    x[:, :, 8:24, 8:24] = 1.0  # a centred square: neighbours 16-22 px away stay outside it
+    torch.manual_seed(3)
+    y = augment_target(x, "neighbours")
+    assert torch.equal(y[..., 8:24], x[..., 8:24])  # the digit itself is kept
+    changed = (y != x).flatten(1).any(1)
+    assert 0 < int(changed.sum()) < 8  # about half the images get neighbours
+
+
+def test_pseudo_labels_keep_the_confident_share_of_each_class():
+    torch.manual_seed(0)
+    net = torch.nn.Module()
+    logits = torch.tensor([[5.0, 0], [1.0, 0], [3.0, 0], [0, 4.0], [0, 0.5]])
+    net.logits = lambda x: logits[x[:, 0, 0, 0].long()]  # a stand-in f: image i -> row i
+    net.eval, net.train = (lambda: None), (lambda: None)
+    xt = torch.arange(5).float()[:, None, None, None]
+    label, mask = pseudo_labels(net, xt, keep=0.5)
+    assert label.tolist() == [0, 0, 0, 1, 1]
+    # class 0: the 2 most confident of 3 (ceil 1.5); class 1: 1 of 2 -- no class crowded out
+    assert mask.tolist() == [True, False, True, True, False]
+
+
+def test_self_training_changes_f_and_its_cache_key(tmp_path):
+    cfg = DTN.Config(width_f=4, width_g=4, width_d=4, feat_dim=8, f_steps=5, f_batch=16)
+    g = torch.Generator().manual_seed(2)
+    x, y = torch.rand(64, 3, 32, 32, generator=g) * 2 - 1, torch.arange(64) % 10
+    xt = torch.rand(40, 3, 32, 32, generator=g) * 2 - 1
+    plain = train_f(x, y, SPEC, cfg, progress=False)
+    cfg.f_adapt_rounds, cfg.f_adapt_steps = 2, 3
+    assert torch.equal(
+        train_f(x, y, SPEC, cfg, progress=False, xt=None)["head.1.weight"], plain["head.1.weight"]
+    )  # no target images: no adaptation
+    adapted = train_f(x, y, SPEC, cfg, progress=False, xt=xt)
+    assert not torch.equal(adapted["head.1.weight"], plain["head.1.weight"])
+    again = train_f(x, y, SPEC, cfg, progress=False, xt=xt)
+    assert all(torch.equal(adapted[k], again[k]) for k in adapted)  # deterministic: cacheable
+    m = DTN(cfg, SPEC)
+    assert m._f_key(x, y, xt) != m._f_key(x, y, None) != m._f_key(x, y, xt[:20])
 
 
 # L_CONST on a 20-step f for fixed inputs, per layer it compares (fp32, 1 thread); the three

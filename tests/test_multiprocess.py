@@ -46,6 +46,7 @@ CASES = {
         "model.width_g=8",
         "model.width_d=8",
         "model.f_steps=10",
+        "model.f_adapt_steps=2",
         "eval.n_test=16",
     ],
 }

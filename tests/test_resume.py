@@ -63,7 +63,11 @@ def _final_weights(run: Path) -> dict:
 
 def _tiny(recipe: str) -> list[str]:
     if recipe == "dtn-digits":
-        return [*(f"model.{k}=8" for k in ("width_f", "width_g", "width_d")), "model.f_steps=30"]
+        return [
+            *(f"model.{k}=8" for k in ("width_f", "width_g", "width_d")),
+            "model.f_steps=30",
+            "model.f_adapt_steps=5",
+        ]
     return []
 
 

@@ -111,6 +111,10 @@ class DataConfig:
     # cap the training set sizes (None: the source's default)
     n_a: Annotated[int, Positive] | None = None
     n_b: Annotated[int, Positive] | None = None
+    # font families (comma list, as in data/fonts-manifest.json) kept out of domain a's training
+    # and validation items; evaluation then also scores the test digits in those fonts apart
+    # (`acc_heldout_fonts`): how a model does on fonts it never saw. digits-printed only.
+    holdout_fonts: str = ""
 
 
 @dataclass
@@ -163,6 +167,8 @@ EVAL_METRICS: dict[str, tuple[str, ...]] = {
     "image": (
         "acc",
         "val_acc",
+        "acc_seen_fonts",
+        "acc_heldout_fonts",
         "fid_judge",
         "kid_judge",
         "style_bold",
@@ -182,6 +188,8 @@ EVAL_METRICS: dict[str, tuple[str, ...]] = {
 METRIC_MODES: dict[str, str] = {
     "acc": "max",
     "val_acc": "max",
+    "acc_seen_fonts": "max",
+    "acc_heldout_fonts": "max",
     "fid_judge": "min",
     "kid_judge": "min",
     "style_bold": "max",

@@ -170,6 +170,30 @@ def _load(spec: str, split: str, cfg: DataConfig, n: int | None) -> Any:
     )
 
 
+def heldout_fonts_mask(ds: Any, cfg: DataConfig) -> torch.Tensor:
+    """bool (N,): the items of a digits-printed split drawn in `cfg.holdout_fonts`."""
+    from xdomain.data.printed import heldout_items
+
+    if cfg.root or cfg.a != "digits-printed":
+        raise ConfigError(
+            f"data.holdout_fonts needs data.a = digits-printed (its pinned fonts have known"
+            f" families), not '{cfg.root or cfg.a}'; remove data.holdout_fonts"
+        )
+    mask = heldout_items(ds.attrs["font"].numpy(), ds.attr_names["font"], cfg.holdout_fonts)
+    return torch.from_numpy(mask)
+
+
+def _without_heldout_fonts(train_a: Any, cfg: DataConfig) -> Any:
+    """Domain a's training (and validation) items minus those in the held-out font families."""
+    held = heldout_fonts_mask(train_a, cfg)
+    if bool(held.all()):
+        raise ConfigError(
+            f"data.holdout_fonts='{cfg.holdout_fonts}' holds out every training item; name fewer"
+            " families"
+        )
+    return train_a.subset(~held)
+
+
 def build_data(cfg: DataConfig, *, n_val: int = 0) -> TwoDomainData:
     """Resolve both domains (embedded names, folders or an unpaired root) into datasets."""
     if cfg.root:
@@ -190,6 +214,8 @@ def build_data(cfg: DataConfig, *, n_val: int = 0) -> TwoDomainData:
                 raise DataError("data.a and data.b must name a source or folder (or set data.root)")
     points = data_kind(cfg) == "points"
     train_a = _load(a_train, "train", cfg, cfg.n_a)
+    if cfg.holdout_fonts:
+        train_a = _without_heldout_fonts(train_a, cfg)
     train_b = _load(b_train, "train", cfg, cfg.n_b)
     n_train_a = len(train_a)
     if n_val > 0 and len(train_a) >= 4 * n_val:

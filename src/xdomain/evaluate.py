@@ -64,6 +64,13 @@ def evaluate(method: Method, data: TwoDomainData, cfg: EvalConfig) -> dict[str, 
     same_labels = data.spec.num_classes_a == data.spec.num_classes_b > 0
     if same_labels:
         metrics["acc"] = label_accuracy(judge, fake_b, ya)
+        if data.cfg.holdout_fonts:  # the fonts the model never saw, and the others
+            from xdomain.datamodule import heldout_fonts_mask
+
+            held = heldout_fonts_mask(data.test_a, data.cfg)[: len(ya)]
+            for name, sel in (("acc_heldout_fonts", held), ("acc_seen_fonts", ~held)):
+                if bool(sel.any()):
+                    metrics[name] = label_accuracy(judge, fake_b[sel], ya[sel])
         val = data.val_a()
         if val is not None:
             metrics["val_acc"] = label_accuracy(judge, translate_all(method, val[0]), val[1])

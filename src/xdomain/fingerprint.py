@@ -76,6 +76,8 @@ def data_fingerprint(cfg: DataConfig) -> dict[str, Any]:
     params = {
         k: getattr(cfg, k) for k in ("image_size", "channels", "seed", "n_a", "n_b", "augment")
     }
+    if cfg.holdout_fonts:  # only when set: fingerprints of runs without it stay as they were
+        params["holdout_fonts"] = cfg.holdout_fonts
     return {"id": _digest([sources, params]), "sources": sources}
 
 

@@ -119,6 +119,22 @@ class DomainDataset(Dataset):
         assert self.images is not None
         return self.images[index]
 
+    def subset(self, keep: Tensor) -> DomainDataset:
+        """The items where the boolean (N,) `keep` is true, with their labels and attributes."""
+        assert self.images is not None, f"{self.name}: subset needs in-memory images"
+        return DomainDataset(
+            self.name,
+            self.images[keep],
+            channels=self.channels,
+            image_size=self.image_size,
+            labels=None if self.labels is None else self.labels[keep],
+            num_classes=self.num_classes,
+            attrs={k: v[keep] for k, v in self.attrs.items()},
+            attr_names=self.attr_names,
+            skipped=self.skipped,
+            augment=self.augment,
+        )
+
     def tensors(self) -> tuple[Tensor, Tensor]:
         """All items un-augmented: float32 `(N, C, S, S)` in [-1, 1] and int64 `(N,)` labels."""
         if self.images is not None:

@@ -373,3 +373,22 @@ def load_printed(
     )
     _save(candidates[0], rendered)
     return rendered
+
+
+def heldout_items(font_ids: np.ndarray | object, font_names: list[str], holdout: str) -> np.ndarray:
+    """bool (N,): which items are drawn in a font of the families named in `holdout` (a comma
+    list, spelled as in fonts-manifest.json). `font_ids` (N,) index `font_names` (file stems of
+    the pinned fonts). An unknown family is a one-line ConfigError listing the valid ones."""
+    from xdomain.data.fonts import manifest_entries
+    from xdomain.errors import ConfigError
+
+    families = [f.strip() for f in holdout.split(",") if f.strip()]
+    by_stem = {Path(e.path).stem: e.family for e in manifest_entries()}
+    known = sorted(set(by_stem.values()))
+    for family in families:
+        if family not in known:
+            raise ConfigError(
+                f"data.holdout_fonts: unknown font family '{family}'; valid: {', '.join(known)}"
+            )
+    held = np.array([by_stem.get(name) in families for name in font_names], dtype=bool)
+    return held[np.asarray(font_ids, dtype=np.int64)]

@@ -24,6 +24,11 @@ Beyond the paper (each a config switch, off or neutral where the paper says noth
   class across domains as far as f reads it in the target domain, so this widens f's reach.
 - `d_augment`: DiffAugment of real and fake images before D, so that D cannot memorise the small
   target set; `d_sn`: spectral norm in D.
+- `f_adapt_rounds`: f adapted to the target images by self-training on its own confident
+  labels (target images, never target labels). G can only be as right as f's reading of G's
+  output, which is a target-domain image.
+- `tid_augment`: L_TID also on target images made source-like (neighbouring digits, faint ink,
+  blur, noise, colours): g learns to draw the clean digit whatever the source adds around it.
 - `finetune_f`: the reference code keeps training f during the GAN phase; the paper does not.
 - `g_input` / `const_on`: which of f's layers g decodes and L_CONST compares (the paper: f's
   features). On the 1,400-image digit target, features let G satisfy f with adversarial textures;
@@ -240,17 +245,54 @@ def augment_source(x: Tensor, policy: str, gen: torch.Generator) -> Tensor:
     return x
 
 
-def recolour(x: Tensor) -> Tensor:
-    """Half of the (B, C, H, W) images in [-1, 1] redrawn with random ink and background colours
-    (the grey level is the ink's coverage), so a light-on-dark digit becomes any colour on any
-    colour. Uses the global RNG (seeded per process, saved with checkpoints)."""
-    b, c = x.shape[:2]
-    ink = (x.mean(1, keepdim=True) + 1) / 2  # (B, 1, H, W) in [0, 1]
-    fg = torch.rand(b, c, 1, 1, device=x.device) * 2 - 1
-    bg = torch.rand(b, c, 1, 1, device=x.device) * 2 - 1
-    coloured = bg + (fg - bg) * ink
-    keep = torch.rand(b, 1, 1, 1, device=x.device) < 0.5
-    return torch.where(keep, x, coloured)
+TID_AUGMENTS = ("neighbours", "faint", "blur", "noise", "colour")
+
+
+def augment_target(x: Tensor, policy: str) -> Tensor:
+    """Make (B, C, H, W) target digits in [-1, 1] (light ink on dark) look more like source
+    digits, per image at random; L_TID then asks g(f(t')) = t, so g learns to drop what the
+    source adds. Target images only: no labels, no source images.
+
+    `neighbours` (parts of two other digits of the batch at the left and right edge, as house
+    numbers have), `faint` (ink contrast x0.3-1), `blur` (3x3 box blur), `noise` (Gaussian,
+    sigma up to 0.15), `colour` (random ink and background colours; the grey level is the
+    ink's coverage). Each op is applied to half the images, in the order given. Uses the global
+    RNG (seeded per process, saved with checkpoints).
+    """
+    b, c, _, w = x.shape
+    ops = [p.strip() for p in policy.split(",") if p.strip()]
+    for op in ops:
+        if op not in TID_AUGMENTS:
+            raise ConfigError(
+                f"model.tid_augment: unknown op '{op}'; valid: {', '.join(TID_AUGMENTS)}"
+            )
+
+    def pick() -> Tensor:
+        return torch.rand(b, 1, 1, 1, device=x.device) < 0.5  # (B, 1, 1, 1)
+
+    def uniform(lo: float, hi: float) -> Tensor:
+        return lo + (hi - lo) * torch.rand(b, 1, 1, 1, device=x.device)  # (B, 1, 1, 1)
+
+    for op in ops:
+        if op == "neighbours":
+            shift = int(torch.randint(w // 2, w * 11 // 16 + 1, ()))  # 16-22 px at 32
+            left = F.pad(x.roll(1, 0)[..., shift:], (0, shift), value=-1.0)  # moved left
+            right = F.pad(x.roll(2, 0)[..., : w - shift], (shift, 0), value=-1.0)
+            x = torch.where(pick(), torch.maximum(x, torch.maximum(left, right)), x)
+        elif op == "faint":
+            x = torch.where(pick(), -1 + (x + 1) * uniform(0.3, 1.0), x)
+        elif op == "blur":
+            blurred = F.avg_pool2d(x, 3, 1, 1, count_include_pad=False)
+            x = torch.where(pick(), blurred, x)
+        elif op == "noise":
+            noisy = (x + torch.randn_like(x) * uniform(0.0, 0.15)).clamp(-1, 1)
+            x = torch.where(pick(), noisy, x)
+        elif op == "colour":
+            ink = (x.mean(1, keepdim=True) + 1) / 2  # (B, 1, H, W) in [0, 1]
+            fg = torch.rand(b, c, 1, 1, device=x.device) * 2 - 1
+            bg = torch.rand(b, c, 1, 1, device=x.device) * 2 - 1
+            x = torch.where(pick(), bg + (fg - bg) * ink, x)
+    return x
 
 
 # ----------------------------------------------------------------------------- the method
@@ -303,17 +345,29 @@ class DTN(Method):
         f_lr: float = 1e-3
         f_augment: str = ""  # comma list of F_AUGMENTS
         f_seed: int = 0
+        # beyond the paper: unsupervised adaptation of f to the target domain (no target labels)
+        # by self-training: f labels the target training images, keeps its most confident share
+        # of each class, and trains on them beside the source; `f_adapt_rounds` rounds, the kept
+        # share growing to `f_adapt_keep`. f's reach into the target domain bounds what L_CONST
+        # can demand of G: a digit f misreads in handwriting can pass L_CONST in the wrong class.
+        f_adapt_rounds: Annotated[int, Range(0, 10)] = 0
+        f_adapt_steps: Annotated[int, Range(1, 100000)] = 300  # per round
+        f_adapt_keep: Annotated[float, Range(0.05, 1.0)] = 0.8
         const_on: Literal["features", "logits", "probs", "map"] = "features"
         # what g decodes: f's features (paper), its class logits, its class probabilities, or
         # `map`: f's inner feature map (layer `map_layer`) with the class probabilities
         g_input: Literal["features", "logits", "probs", "map"] = "features"
         map_layer: Annotated[int, Range(1, 3)] = 2  # 1: f's 8x8 map, 2: its 4x4 map
         const_map_weight: float = 1.0  # const_on=map: the map's share of L_CONST
+        # const_on=map: how the class part of L_CONST compares f's class probabilities: `mse`
+        # (bounded, gentle) or `kl` (KL(f(x) || f(G(x))): a strong pull back where G's output
+        # has left x's class, where the squared error of saturated probabilities fades)
+        const_class_loss: Literal["mse", "kl"] = "mse"
         map_squeeze: int = 0  # g_input=map: channels g narrows f's map to (0: all of them)
         map_norm: Literal["none", "instance"] = "none"  # per-image channel statistics removed
-        # beyond the paper: L_TID also asks g(f(t')) = t for t' = t in random ink and background
-        # colours (target images only, no labels), so g learns to ignore what printed digits add
-        tid_recolour: bool = False
+        # beyond the paper: L_TID also asks g(f(t')) = t for t' = t made source-like by the ops of
+        # TID_AUGMENTS (target images only, no labels), so g learns to ignore what sources add
+        tid_augment: str = ""
         finetune_f: bool = False  # reference code: f keeps learning (its CE loss) during GAN
         lr_f: float = 1e-4
 
@@ -321,6 +375,15 @@ class DTN(Method):
         super().__init__(cfg, spec)
         if spec.kind != "image" or spec.image_size != 32:
             raise ConfigError("dtn: the networks are built for 32x32 images (data.image_size=32)")
+        for field, policy, valid in (
+            ("f_augment", cfg.f_augment, F_AUGMENTS),
+            ("tid_augment", cfg.tid_augment, TID_AUGMENTS),
+        ):
+            bad = [op for op in (p.strip() for p in policy.split(",")) if op and op not in valid]
+            if bad:
+                raise ConfigError(
+                    f"model.{field}: unknown op '{bad[0]}'; valid: {', '.join(valid)}"
+                )
         n_cls = max(spec.num_classes_a, 1)
         self.f = FeatureNet(spec.channels, cfg.width_f, cfg.feat_dim, n_cls)
         if cfg.g_input == "map":
@@ -414,9 +477,12 @@ class DTN(Method):
         with torch.no_grad():
             p_real = self.f.logits(xs).softmax(1)  # (B, K)
             m_real = self._map(xs)  # (B, M, S, S)
-        p_fake = self.f.logits(fake_s).softmax(1)
-        m_fake = self._map(fake_s)
-        return F.mse_loss(p_fake, p_real) + self.cfg.const_map_weight * F.mse_loss(m_fake, m_real)
+        logits_fake = self.f.logits(fake_s)  # (B, K)
+        if self.cfg.const_class_loss == "kl":
+            cls = F.kl_div(logits_fake.log_softmax(1), p_real, reduction="batchmean")
+        else:
+            cls = F.mse_loss(logits_fake.softmax(1), p_real)
+        return cls + self.cfg.const_map_weight * F.mse_loss(self._map(fake_s), m_real)
 
     def generate(
         self, x: Tensor, *, target: Any = None, z: Any = None, alpha: Any = None
@@ -475,7 +541,7 @@ class DTN(Method):
     def _step_ternary(self, xs: Tensor, xt: Tensor) -> dict[str, float]:
         """The paper: one D update on L_D, one G update on L_G, both domains in one batch."""
         c, logs = self.cfg, {}
-        xt_in = recolour(xt) if c.tid_recolour else xt  # L_TID's input; its target stays xt
+        xt_in = augment_target(xt, c.tid_augment) if c.tid_augment else xt  # L_TID's target: xt
         fake_s, fake_t = self.G(xs), self.G(xt_in)  # (B, C, 32, 32) each
         if c.use_discriminator:
             # L_D = -log D_1(G(s)) - log D_2(G(t)) - log D_3(t)
@@ -544,13 +610,18 @@ class DTN(Method):
             raise ConfigError("dtn: domain a needs class labels to pretrain f, its classifier")
         x, y = data.train_a.tensors()
         x, y = x[: data.n_train_a], y[: data.n_train_a]  # the validation tail stays unseen
-        self.load_or_train_f(x, y)
+        xt = data.train_b.tensors()[0] if self.cfg.f_adapt_rounds > 0 else None  # images only
+        self.load_or_train_f(x, y, xt)
 
-    def _f_key(self, x: Tensor, y: Tensor) -> str:
+    def _f_key(self, x: Tensor, y: Tensor, xt: Tensor | None) -> str:
         c = self.cfg
         h = hashlib.sha256()
         h.update(x.numpy().tobytes())
         h.update(y.numpy().tobytes())
+        adapt = {}
+        if xt is not None:
+            h.update(xt.numpy().tobytes())
+            adapt = {"rounds": c.f_adapt_rounds, "steps": c.f_adapt_steps, "keep": c.f_adapt_keep}
         h.update(
             json.dumps(
                 {
@@ -563,21 +634,23 @@ class DTN(Method):
                     "lr": c.f_lr,
                     "aug": c.f_augment,
                     "seed": c.f_seed,
+                    **({"adapt": adapt} if adapt else {}),
                 },
                 sort_keys=True,
             ).encode()
         )
         return h.hexdigest()[:24]
 
-    def load_or_train_f(self, x: Tensor, y: Tensor) -> Path:
-        """Load f from the cache, or train it on (N, C, 32, 32) source images and labels (N,).
+    def load_or_train_f(self, x: Tensor, y: Tensor, xt: Tensor | None = None) -> Path:
+        """Load f from the cache, or train it on (N, C, 32, 32) source images and labels (N,)
+        (and, with `f_adapt_rounds`, adapt it to the (M, C, 32, 32) unlabelled target images xt).
 
         The cache file carries a sha256 sidecar (`xdomain.io.write_verified`): a truncated or
         damaged f is retrained with a warning, never loaded and never fatal. Sets
         `f_from_cache` and `f_pretrain_seconds` (the phase's wall time) for benchmarks.
         """
         t0 = time.perf_counter()
-        path = cache_dir("dtn") / f"f-{self._f_key(x, y)}.safetensors"
+        path = cache_dir("dtn") / f"f-{self._f_key(x, y, xt)}.safetensors"
         self.f_from_cache = False
         if verified(path):
             try:
@@ -595,7 +668,7 @@ class DTN(Method):
             # one bar, not one per torchrun process (each trains the same f: it is deterministic)
             acc = self.accelerator
             progress = acc is None or bool(getattr(acc, "is_main_process", True))
-            state = train_f(x, y, self.spec, self.cfg, progress=progress)
+            state = train_f(x, y, self.spec, self.cfg, progress=progress, xt=xt)
             self.f.load_state_dict(state)  # copies into f's parameters, wherever they live
             tensors = {k: v.contiguous() for k, v in state.items()}
             try:
@@ -625,9 +698,16 @@ class DTN(Method):
 
 
 def train_f(
-    x: Tensor, y: Tensor, spec: DataSpec, cfg: DTN.Config, *, progress: bool = True
+    x: Tensor,
+    y: Tensor,
+    spec: DataSpec,
+    cfg: DTN.Config,
+    *,
+    progress: bool = True,
+    xt: Tensor | None = None,
 ) -> dict[str, Tensor]:
-    """Train f as a classifier of labelled source images; returns its CPU state_dict.
+    """Train f as a classifier of labelled source images, then (`xt` given, `f_adapt_rounds` > 0)
+    adapt it to the unlabelled target images by self-training; returns its CPU state_dict.
 
     `progress`: a tqdm bar (`make demo` would otherwise be silent for the minute f takes).
 
@@ -662,4 +742,61 @@ def train_f(
             if step % 50 == 0:
                 bar.set_postfix(loss=f"{loss.item():.3f}")
         bar.close()
+        if xt is not None and cfg.f_adapt_rounds > 0:
+            self_train(net, x, y, xt, cfg, gen, progress=progress)
     return {k: v.detach().cpu() for k, v in net.state_dict().items()}
+
+
+@torch.no_grad()
+def pseudo_labels(net: FeatureNet, xt: Tensor, keep: float) -> tuple[Tensor, Tensor]:
+    """f's labels for the (M, C, H, W) target images and which to keep: the `keep` most
+    confident share of each predicted class (class-balanced, so an easy class cannot crowd out
+    a hard one). Returns labels (M,) and a boolean mask (M,)."""
+    net.eval()
+    probs = torch.cat([net.logits(xt[i : i + 500]).softmax(1) for i in range(0, len(xt), 500)])
+    conf, label = probs.max(1)  # (M,), (M,)
+    mask = torch.zeros(len(xt), dtype=torch.bool)
+    for c in label.unique().tolist():
+        idx = (label == c).nonzero().flatten()
+        top = conf[idx].argsort(descending=True)[: max(1, math.ceil(keep * len(idx)))]
+        mask[idx[top]] = True
+    net.train()
+    return label, mask
+
+
+def self_train(
+    net: FeatureNet,
+    x: Tensor,
+    y: Tensor,
+    xt: Tensor,
+    cfg: DTN.Config,
+    gen: torch.Generator,
+    *,
+    progress: bool,
+) -> None:
+    """Rounds of self-training on the target images: relabel, keep the confident share, train on
+    half source (labels, f's augmentations) and half pseudo-labelled target batches."""
+    opt = torch.optim.AdamW(net.parameters(), cfg.f_lr / 4, weight_decay=1e-4)
+    rounds = cfg.f_adapt_rounds
+    bar = tqdm(
+        total=rounds * cfg.f_adapt_steps,
+        desc="DTN: adapting f to the target images (no labels)",
+        unit="step",
+        leave=False,
+        disable=not progress,
+    )
+    half = cfg.f_batch // 2
+    for r in range(rounds):
+        label, mask = pseudo_labels(net, xt, cfg.f_adapt_keep * (r + 1) / rounds)
+        xt_kept, yt_kept = xt[mask], label[mask]
+        for _ in range(cfg.f_adapt_steps):
+            i = torch.randint(0, len(x), (half,), generator=gen)
+            j = torch.randint(0, len(xt_kept), (half,), generator=gen)
+            xs = augment_source(x[i], cfg.f_augment, gen) if cfg.f_augment else x[i]
+            xb = torch.cat([xs, augment_source(xt_kept[j], "affine", gen)])
+            loss = F.cross_entropy(net.logits(xb), torch.cat([y[i], yt_kept[j]]))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            bar.update()
+    bar.close()
