@@ -1,8 +1,8 @@
 """A cold `make demo`, timed the way a new user meets it: a fresh clone, a fresh venv, empty caches.
 
     .venv/bin/python benchmarks/bench_demo.py      # about 4 min on the 2-core CPU; run it idle
-    .venv/bin/python benchmarks/bench_demo.py --overrides train.steps=20 model.f_steps=20 model.f_adapt_steps=5
-                                                   # smoke test: prints, writes no results file
+    .venv/bin/python benchmarks/bench_demo.py --overrides train.steps=20 model.f_steps=20 \
+        model.f_adapt_steps=5                      # smoke test: prints, writes no results file
 
 Clones the committed HEAD (uncommitted changes are NOT measured) into a temporary folder and,
 inside the clone, with `XDOMAIN_CACHE` pointing at an empty folder (digit rendering, f's

@@ -251,7 +251,10 @@ def main() -> None:
     tmp = Path(tempfile.gettempdir())
     path: Path = args.out or (tmp / "dtn-quick.json" if args.quick else RESULTS / "dtn.json")
     path.parent.mkdir(parents=True, exist_ok=True)
-    results: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
+    # `--only` (and `--variants`/`--ablations` within it) updates part of the file; a full run
+    # starts afresh, so no row of an earlier default survives beside the new ones
+    partial = bool(args.only or args.variants or args.ablations)
+    results: dict[str, Any] = json.loads(path.read_text()) if partial and path.is_file() else {}
     commit = git_commit()
     # `--only` updates one section; the header keeps describing the last full run
     header = results if args.only and "commit" in results else {}
