@@ -188,13 +188,17 @@ def plot(results: dict[str, Any], path: Path) -> None:
         | {f"main, {k}": v for k, v in results.get("variants", {}).items()}
         | {f"main, {k}": v for k, v in results.get("tradeoff", {}).items()}
     )
-    for name, run in runs.items():
-        if not run:
-            continue
+    colours = plt.get_cmap("tab20").colors
+    for i, (name, run) in enumerate((n, r) for n, r in runs.items() if r):
         c = run["curve"]
         minutes = [r["wall_s"] / 60 for r in c]
         style = [(r.get("style_bold", 0) + r.get("style_italic", 0)) / 2 for r in c]
-        kw = {"marker": ".", "label": name, "lw": 2.5 if name == "main" else 1}
+        kw = {
+            "marker": ".",
+            "label": name,
+            "lw": 2.5 if name == "main" else 1,
+            "color": "black" if name == "main" else colours[i % len(colours)],
+        }
         ax_acc.plot(minutes, [r.get("acc", 0) for r in c], **kw)
         if any(style):
             ax_style.plot(minutes, style, **kw)
@@ -217,6 +221,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="short runs (smoke test)")
+    ap.add_argument("--plot", action="store_true", help="only redraw the figure from the results")
     ap.add_argument("--only", choices=SECTIONS)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument(
@@ -268,6 +273,9 @@ def main() -> None:
         "torch": torch.__version__,
     }
     todo = [args.only] if args.only else SECTIONS
+    if args.plot:  # the figure again, from the measurements already in the file
+        plot(json.loads(path.read_text()), path.with_name(f"{path.stem}_curve.png"))
+        return
 
     def stamped(run: dict[str, Any]) -> dict[str, Any]:
         """A run with the commit and the machine's load when it ended (other work skews time)."""

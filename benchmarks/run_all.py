@@ -169,7 +169,8 @@ def _dtn(d: dict) -> list[str]:
     if isinstance(u, dict):
         out += [
             "",
-            f"Unseen fonts (`{u.get('recipe')}`, {u.get('holdout', 'six families')} kept out of"
+            f"Unseen fonts (`{u.get('recipe')}`:"
+            f" {u.get('holdout', 'six families').replace(',', ', ')} kept out of"
             f" f's and G's training): accuracy on the test digits in the held-out fonts"
             f" {_num(u, 'final_acc_heldout_fonts')}, in the fonts it trained on"
             f" {_num(u, 'final_acc_seen_fonts')}, all test digits {_num(u, 'final_acc')}"
@@ -340,7 +341,7 @@ def render() -> Path:
     if dtn:
         lines += [*_dtn(dtn), ""]
         if (RESULTS / "dtn_curve.png").is_file():
-            lines += ["![DTN accuracy vs time](results/dtn_curve.png)", ""]
+            lines += ["![DTN accuracy and style vs time](results/dtn_curve.png)", ""]
     for path in sorted(
         RESULTS.glob("toy*.json"), key=lambda q: (q.name != "toy.json", q.name)
     ):  # toy.json, then tagged runs (toy-TAG.json)

@@ -214,6 +214,11 @@ def test_evaluate_option_errors_are_one_line(dtn_run, tmp_path):
     assert r.stderr.count("\n") == 1
     r = xd("evaluate", str(dtn_run), "--n-test", "-5")
     assert r.returncode == 2 and "argument --n-test: -5 must be > 0" in r.stderr
+    r = xd("evaluate", str(dtn_run), "model.width_g=8")
+    assert r.returncode == 2 and "'model.width_g=8' is not a data.* or eval.* key" in r.stderr
+    r = xd("evaluate", str(dtn_run), "data.holdout_fonts=Nope")
+    assert r.returncode == 2 and "unknown font family 'Nope'" in r.stderr
+    assert r.stderr.count("\n") == 1
 
 
 def test_translate_bad_inputs_are_one_line_errors(dtn_run, tmp_path):
@@ -242,6 +247,13 @@ def test_evaluate_prints_table_and_json(dtn_run, tmp_path):
     assert "40 items scored" in r.stdout and "warning" not in r.stderr
     r = xd("evaluate", str(dtn_run), "--ckpt", "step-3", "--n-test", "99999")
     assert r.returncode == 2 and "larger than the test split" in r.stderr
+    # other data on the command line: here the test digits in two font families apart
+    out2 = tmp_path / "m2.json"
+    r = xd("evaluate", str(dtn_run), "data.holdout_fonts=Lato,Roboto", "--json", str(out2))
+    assert r.returncode == 0, r.stderr[-2000:]
+    m2 = json.loads(out2.read_text())["metrics"]
+    assert 0.0 <= m2["acc_heldout_fonts"] <= 1.0 and 0.0 <= m2["acc_seen_fonts"] <= 1.0
+    assert "warning: the data differ" in r.stderr  # the run trained on every font
 
 
 def test_evaluate_and_translate_warn_when_the_data_changed(dtn_run, tmp_path):

@@ -111,8 +111,17 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     json_path = Path(args.json) if args.json else None
     if json_path is not None and json_path.is_dir():
         raise XDomainError(f"--json '{json_path}' is a folder; give a file path (e.g. m.json)")
+    from xdomain.config import apply_overrides
+
+    bad = [o for o in args.overrides if not o.startswith(("data.", "eval."))]
+    if bad:
+        raise XDomainError(
+            f"evaluate: override '{bad[0]}' is not a data.* or eval.* key; the model is the"
+            " checkpoint's (e.g. data.a=digits-printed-system, eval.n_test=500)"
+        )
     method = xdomain.load(args.checkpoint, device=_device(args.device), ckpt=args.ckpt)
-    cfg = build_config(method.run_config, f"{method.checkpoint_path / 'state.json'}")
+    where = f"{method.checkpoint_path / 'state.json'}"
+    cfg = build_config(apply_overrides(dict(method.run_config), args.overrides), where)
     data_now = _check_data(method, cfg, strict=args.strict)
     if args.n_test:
         cfg.eval.n_test = args.n_test
@@ -319,6 +328,12 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate", parents=[common], help="metrics of a checkpoint on its recipe's held-out data"
     )
     s.add_argument("checkpoint", help="run directory or checkpoint directory")
+    s.add_argument(
+        "overrides",
+        nargs="*",
+        help="data.*/eval.* key=value: score on other data, e.g. data.a=digits-printed-system"
+        " (every font on this machine, style pairs included)",
+    )
     s.add_argument("--ckpt", default="latest", help=CKPT_HELP)
     s.add_argument("--json", help="also write the metrics to this JSON file")
     s.add_argument(

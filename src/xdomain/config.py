@@ -167,13 +167,13 @@ EVAL_METRICS: dict[str, tuple[str, ...]] = {
     "image": (
         "acc",
         "val_acc",
-        "acc_seen_fonts",
-        "acc_heldout_fonts",
         "fid_judge",
         "kid_judge",
         "style_bold",
         "style_italic",
         "diversity",
+        "acc_seen_fonts",  # with data.holdout_fonts only
+        "acc_heldout_fonts",
     ),
     "points": (
         "modes_covered",

@@ -97,6 +97,7 @@ def evaluate(method: Method, data: TwoDomainData, cfg: EvalConfig) -> dict[str, 
             lambda x: translate_all(method, x, desc="evaluate: style pairs"),
             n=STYLE_PAIRS,
             channels=data.spec.channels,
+            font_set="system" if data.cfg.a == "digits-printed-system" else "manifest",
         )
     return metrics
 

@@ -50,14 +50,23 @@ def slant(x: Tensor) -> Tensor:
     return -cov / var.clamp_min(1e-6)
 
 
-def style_pairs(style: str, n: int, *, seed: int = 0, size: int = 32, channels: int = 3):
-    """(plain, styled): two (n, C, S, S) tensors in [-1, 1] of printed test digits."""
+def style_pairs(
+    style: str,
+    n: int,
+    *,
+    seed: int = 0,
+    size: int = 32,
+    channels: int = 3,
+    font_set: str = "manifest",
+):
+    """(plain, styled): two (n, C, S, S) tensors in [-1, 1] of printed test digits, in the pinned
+    fonts (`manifest`) or every font on this machine (`system`, `digits-printed-system`)."""
     from xdomain.data.dataset import to_channels
     from xdomain.data.printed import digit_fonts, render_one
 
     if style not in STYLES:
         raise ValueError(f"style must be one of {STYLES}, got {style!r}")
-    fonts, _ = digit_fonts()
+    fonts, _ = digit_fonts(font_set)  # type: ignore[arg-type]
     out = []
     for value in (False, True):
         imgs = np.stack(
@@ -77,10 +86,12 @@ def carried(style: str, plain: Tensor, styled: Tensor) -> float:
 
 
 @torch.no_grad()
-def style_scores(translate, n: int = 200, *, seed: int = 0, channels: int = 3) -> dict[str, float]:
+def style_scores(
+    translate, n: int = 200, *, seed: int = 0, channels: int = 3, font_set: str = "manifest"
+) -> dict[str, float]:
     """{'style_bold': ..., 'style_italic': ...} for a translation function of image batches."""
     scores = {}
     for style in STYLES:
-        plain, styled = style_pairs(style, n, seed=seed, channels=channels)
+        plain, styled = style_pairs(style, n, seed=seed, channels=channels, font_set=font_set)
         scores[f"style_{style}"] = carried(style, translate(plain), translate(styled))
     return scores
