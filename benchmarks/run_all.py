@@ -343,8 +343,8 @@ def render() -> Path:
         if (RESULTS / "dtn_curve.png").is_file():
             lines += ["![DTN accuracy and style vs time](results/dtn_curve.png)", ""]
     for path in sorted(
-        RESULTS.glob("toy*.json"), key=lambda q: (q.name != "toy.json", q.name)
-    ):  # toy.json, then tagged runs (toy-TAG.json)
+        RESULTS.glob("toy*.json"), key=lambda q: (q.name != "toy.json", "decay" in q.name, q.name)
+    ):  # toy.json, then tagged runs (toy-TAG.json), each schedule study's constant-lr table first
         lines += [*_toy(json.loads(path.read_text())), ""]
     speed = _load("speed.json")
     if speed:
