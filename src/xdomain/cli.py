@@ -122,10 +122,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     method = xdomain.load(args.checkpoint, device=_device(args.device), ckpt=args.ckpt)
     where = f"{method.checkpoint_path / 'state.json'}"
     cfg = build_config(apply_overrides(dict(method.run_config), args.overrides), where)
-    data_now = _check_data(method, cfg, strict=args.strict)
     if args.n_test:
         cfg.eval.n_test = args.n_test
+    # the data first: a bad data.* override is its one error, not a warning and then an error
     data = build_data(cfg.data, n_val=cfg.eval.n_val if cfg.eval.select else 0)
+    data_now = _check_data(method, cfg, strict=args.strict)
     n = n_scored(data, cfg.eval)
     if args.n_test and args.n_test > n:
         raise XDomainError(
