@@ -443,3 +443,17 @@ def test_root_replaces_a_and_b_in_the_resolved_config():
     cfg = load_config("dtn-digits", ["data.root=/data/horse2zebra/"])
     assert (cfg.data.a, cfg.data.b) == ("/data/horse2zebra/trainA", "/data/horse2zebra/trainB")
     assert "digits-printed" not in to_yaml(cfg)
+
+
+def test_renamed_model_key_of_an_older_checkpoint_still_loads():
+    """DTN's tid_recolour became tid_augment: a config written before the rename resolves."""
+    from xdomain.config import build_config, read_recipe, to_dict
+
+    data, _ = read_recipe("dtn-digits")
+    for old, new in ((True, "colour"), (False, "")):
+        model = {k: v for k, v in data["model"].items() if k != "tid_augment"}
+        cfg = build_config({**data, "model": {**model, "tid_recolour": old}})
+        assert cfg.model.tid_augment == new and "tid_recolour" not in to_dict(cfg)["model"]
+    # an explicit new key wins over the converted old one
+    cfg = build_config({**data, "model": {**data["model"], "tid_recolour": True}})
+    assert cfg.model.tid_augment == data["model"]["tid_augment"]

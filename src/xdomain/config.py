@@ -643,6 +643,11 @@ def build_config(data: dict[str, Any], where: str = "config") -> RunConfig:
     model_data = data.pop("model", {})
     if not isinstance(model_data, dict):
         raise ConfigError(f"{where}: {_section_msg('model', model_cls)} (got {_short(model_data)})")
+    model_data = dict(model_data)
+    for old, (new, convert) in METHODS[method].renamed_keys.items():
+        if old in model_data:  # e.g. a checkpoint from before the rename
+            value = model_data.pop(old)
+            model_data.setdefault(new, convert(value))
     model = from_dict(model_cls, model_data, where, prefix="model.")
     cfg = from_dict(RunConfig, {**data, "model": {}}, where)
     cfg.model = model

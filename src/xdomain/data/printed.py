@@ -375,7 +375,7 @@ def load_printed(
     return rendered
 
 
-def heldout_items(font_ids: np.ndarray | object, font_names: list[str], holdout: str) -> np.ndarray:
+def heldout_items(font_ids: np.ndarray, font_names: list[str], holdout: str) -> np.ndarray:
     """bool (N,): which items are drawn in a font of the families named in `holdout` (a comma
     list, spelled as in fonts-manifest.json). `font_ids` (N,) index `font_names` (file stems of
     the pinned fonts). An unknown family is a one-line ConfigError listing the valid ones."""

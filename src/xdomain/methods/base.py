@@ -44,6 +44,9 @@ class Method(nn.Module):
     """Base class: subclasses set `Config`, build networks and optimizers in `__init__`."""
 
     Config: ClassVar[type]
+    #: renamed `model.*` keys of older releases: old name -> (new name, value converter). A
+    #: checkpoint written before a rename still loads and resumes; a recipe may use either.
+    renamed_keys: ClassVar[dict[str, tuple[str, Any]]] = {}
     #: the optional `translate` arguments this method understands; others are an error
     translate_options: ClassVar[frozenset[str]] = frozenset()
 

@@ -45,7 +45,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -174,6 +174,15 @@ class Discriminator(nn.Module):
 F_AUGMENTS = ("gray", "invert", "autocontrast", "binarize", "thickness", "affine", "lowres")
 
 
+def parse_policy(field: str, policy: str, valid: tuple[str, ...]) -> list[str]:
+    """A comma list of augmentation ops -> its ops, or a one-line ConfigError naming `field`."""
+    ops = [p.strip() for p in policy.split(",") if p.strip()]
+    for op in ops:
+        if op not in valid:
+            raise ConfigError(f"model.{field}: unknown op '{op}'; valid: {', '.join(valid)}")
+    return ops
+
+
 def augment_source(x: Tensor, policy: str, gen: torch.Generator) -> Tensor:
     """Make (B, C, H, W) printed digits in [-1, 1] look more like handwriting, per image at random.
 
@@ -185,10 +194,7 @@ def augment_source(x: Tensor, policy: str, gen: torch.Generator) -> Tensor:
     up: the blur of an upsampled small scan). Each op is applied to half the images.
     """
     b, c, h, w = x.shape
-    ops = [p.strip() for p in policy.split(",") if p.strip()]
-    for op in ops:
-        if op not in F_AUGMENTS:
-            raise ConfigError(f"model.f_augment: unknown op '{op}'; valid: {', '.join(F_AUGMENTS)}")
+    ops = parse_policy("f_augment", policy, F_AUGMENTS)
 
     def pick() -> Tensor:
         return (torch.rand(b, generator=gen) < 0.5)[:, None, None, None]  # (B, 1, 1, 1)
@@ -260,12 +266,7 @@ def augment_target(x: Tensor, policy: str) -> Tensor:
     RNG (seeded per process, saved with checkpoints).
     """
     b, c, _, w = x.shape
-    ops = [p.strip() for p in policy.split(",") if p.strip()]
-    for op in ops:
-        if op not in TID_AUGMENTS:
-            raise ConfigError(
-                f"model.tid_augment: unknown op '{op}'; valid: {', '.join(TID_AUGMENTS)}"
-            )
+    ops = parse_policy("tid_augment", policy, TID_AUGMENTS)
 
     def pick() -> Tensor:
         return torch.rand(b, 1, 1, 1, device=x.device) < 0.5  # (B, 1, 1, 1)
@@ -307,6 +308,11 @@ class DTN(Method):
       (also when a damaged cache entry was retrained); None before phase 1 ran.
     - `f_pretrain_seconds`: the wall time of phase 1, loading or training; None before it ran.
     """
+
+    # tid_recolour: true was L_TID on recoloured targets, now the `colour` op of tid_augment
+    renamed_keys: ClassVar[dict[str, tuple[str, Any]]] = {
+        "tid_recolour": ("tid_augment", lambda on: "colour" if on else "")
+    }
 
     @dataclass
     class Config:
@@ -375,15 +381,9 @@ class DTN(Method):
         super().__init__(cfg, spec)
         if spec.kind != "image" or spec.image_size != 32:
             raise ConfigError("dtn: the networks are built for 32x32 images (data.image_size=32)")
-        for field, policy, valid in (
-            ("f_augment", cfg.f_augment, F_AUGMENTS),
-            ("tid_augment", cfg.tid_augment, TID_AUGMENTS),
-        ):
-            bad = [op for op in (p.strip() for p in policy.split(",")) if op and op not in valid]
-            if bad:
-                raise ConfigError(
-                    f"model.{field}: unknown op '{bad[0]}'; valid: {', '.join(valid)}"
-                )
+        # a misspelt policy fails when the method is built, not steps into training
+        parse_policy("f_augment", cfg.f_augment, F_AUGMENTS)
+        parse_policy("tid_augment", cfg.tid_augment, TID_AUGMENTS)
         n_cls = max(spec.num_classes_a, 1)
         self.f = FeatureNet(spec.channels, cfg.width_f, cfg.feat_dim, n_cls)
         if cfg.g_input == "map":
