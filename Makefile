@@ -1,6 +1,8 @@
 # The README's two commands: `make demo` and `make test` set everything up on a fresh machine.
-# Set-up: Debian fonts (digits-printed renders from them) + a venv with the CPU build of torch.
-# Without root, install the fonts listed in APT_PACKAGES yourself (or skip: `make venv`).
+# Set-up: Debian fonts (digits-printed renders from them), Fashion-MNIST (the `fashion` source)
+# + a venv with the CPU build of torch. Without root, install the packages listed in APT_PACKAGES
+# yourself (or skip: `make venv`; for Fashion-MNIST set XDOMAIN_FASHION_MNIST to a folder with
+# the four IDX files from github.com/zalandoresearch/fashion-mnist).
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -9,7 +11,7 @@ TORCH_PIN ?= torch==2.13.0
 APT_PACKAGES := fonts-dejavu-core fonts-dejavu-extra fonts-liberation2 fonts-freefont-ttf \
 	fonts-urw-base35 fonts-croscore fonts-roboto-unhinted fonts-open-sans fonts-lato \
 	fonts-cantarell fonts-comic-neue fonts-crosextra-carlito fonts-crosextra-caladea \
-	fonts-firacode fonts-hack fonts-inconsolata
+	fonts-firacode fonts-hack fonts-inconsolata dataset-fashion-mnist
 
 .PHONY: setup apt venv demo test lint bench clean
 
@@ -19,11 +21,11 @@ apt:
 	@if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
 		missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 		if [ -n "$$missing" ]; then \
-			echo "installing fonts: $$missing"; \
+			echo "installing: $$missing"; \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 		fi; \
 	else \
-		echo "note: not root; install these Debian packages for the full font set: $(APT_PACKAGES)"; \
+		echo "note: not root; install these Debian packages (fonts, Fashion-MNIST): $(APT_PACKAGES)"; \
 	fi
 
 $(VENV)/.installed: pyproject.toml

@@ -1,7 +1,11 @@
 """Training speed of every built-in recipe, in iterations/s, fp32 and bf16.
 
 Times `train_step` alone (data already in memory, no logging, sampling or evaluation) after a few
-warm-up steps, with the recipe's own batch size and networks, on this machine's threads.
+warm-up steps, with the recipe's own batch size and networks, on this machine's threads. Paper-
+scale recipes on a user's folder (`data.root`) run on a generated folder of random images of the
+recipe's size, so their numbers are the real networks at the real resolution.
+Also: the time to translate one 256x256 image with CycleGAN's 9-block generator (ngf 64), the
+published horse2zebra network's size.
 
     python benchmarks/bench_speed.py [--steps 30] [--recipes dtn-digits discogan-toy]
 """
@@ -68,6 +72,52 @@ def measure(
             return done / elapsed
 
 
+def _random_root(size: int, channels: int) -> str:
+    """An unpaired trainA/trainB/testA/testB folder of 8 random PNGs each, for timing."""
+    import tempfile
+
+    import numpy as np
+    from PIL import Image
+
+    root = Path(tempfile.mkdtemp(prefix="xdomain-speed-"))
+    rng = np.random.default_rng(0)
+    mode = "RGB" if channels == 3 else "L"
+    for sub in ("trainA", "trainB", "testA", "testB"):
+        (root / sub).mkdir()
+        for i in range(8):
+            px = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+            Image.fromarray(px).convert(mode).save(root / sub / f"{i}.png")
+    return str(root)
+
+
+def overrides_for(recipe: str) -> tuple[str, ...]:
+    """What a recipe needs to run here: its folder replaced by random images of its size."""
+    cfg = load_config(recipe)
+    if not cfg.data.root:
+        return ()
+    return (
+        f"data.root={_random_root(cfg.data.image_size, cfg.data.channels)}",
+        "data.num_workers=0",
+        f"data.batch_size={min(cfg.data.batch_size, 8)}",
+    )
+
+
+def generator_256(precision: str, reps: int = 5) -> float:
+    """Seconds to translate one 256x256 RGB image with a 9-block ResNet generator (ngf 64)."""
+    from xdomain.nn import ResnetGenerator
+
+    torch.manual_seed(0)
+    net = ResnetGenerator(3, 3, ngf=64, n_blocks=9).eval()
+    x = torch.rand(1, 3, 256, 256) * 2 - 1
+    ctx = torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
+    with torch.no_grad(), ctx:
+        net(x)  # warm-up
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            net(x)
+    return (time.perf_counter() - t0) / reps
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=30)
@@ -79,11 +129,19 @@ def main() -> None:
     load_before = os.getloadavg()[0]  # other work on the machine slows every number below
     for recipe in args.recipes or recipe_names():
         row = {"recipe": recipe, "method": load_config(recipe).method}
+        extra = overrides_for(recipe)
+        if extra:  # a folder recipe: random images, batch capped at 8 (it/s at that batch)
+            row["batch_size"] = int(extra[-1].split("=")[1])
         for precision in ("fp32", "bf16"):
-            row[precision] = measure(recipe, precision, args.steps)
+            row[precision] = measure(recipe, precision, args.steps, overrides=extra)
         row["bf16_speedup"] = row["bf16"] / row["fp32"]
         print(f"{recipe:<28} fp32 {row['fp32']:8.2f} it/s   bf16 {row['bf16']:8.2f} it/s")
         rows.append(row)
+    g256 = {p: generator_256(p) for p in ("fp32", "bf16")}
+    print(
+        f"ResNet-9 generator, one 256x256 image: fp32 {g256['fp32']:.3f} s,"
+        f" bf16 {g256['bf16']:.3f} s"
+    )
     OUT.mkdir(exist_ok=True)
     (OUT / "speed.json").write_text(
         json.dumps(
@@ -96,6 +154,7 @@ def main() -> None:
                 "steps": args.steps,
                 "min_s": 5.0,
                 "rows": rows,
+                "resnet9_256px_s_per_image": g256,
             },
             indent=1,
         )

@@ -20,7 +20,7 @@ def _cache(tmp_path, monkeypatch):
 
 
 def test_embedded_names():
-    assert EMBEDDED == ("digits-printed", "digits-handwritten", "digits-printed-system")
+    assert EMBEDDED == ("digits-printed", "digits-handwritten", "digits-printed-system", "fashion")
 
 
 def test_printed_shapes_labels_attrs():

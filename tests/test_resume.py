@@ -18,8 +18,22 @@ from safetensors.torch import load_file
 
 pytestmark = pytest.mark.slow
 
-# Small but real runs; the DTN one uses tiny widths and a small data cap.
+# Small but real runs; the image ones use tiny widths and a small data cap. CycleGAN's history
+# pools (state outside state_dict) must come back exactly: D sees their fakes after the resume.
+_IMAGE_RUN = [
+    "train.ckpt_every=3",
+    "train.sample_every=15",
+    "eval.every=30",
+    "train.log_every=3",
+    "train.progress=false",
+    "data.n_a=64",
+    "data.n_b=64",
+    "data.batch_size=4",
+    "eval.n_test=32",
+]
 RUNS = {
+    "cyclegan-digits": ["train.steps=30", "train.decay_start=15", *_IMAGE_RUN],
+    "discogan-digits": ["train.steps=30", "model.rate_switch=10", *_IMAGE_RUN],
     "discogan-toy": [
         "train.steps=120",
         "train.ckpt_every=10",
@@ -68,6 +82,10 @@ def _tiny(recipe: str) -> list[str]:
             "model.f_steps=30",
             "model.f_adapt_steps=5",
         ]
+    if recipe == "cyclegan-digits":
+        return ["model.ngf=4", "model.ndf=4", "model.n_blocks=1", "model.pool_size=6"]
+    if recipe == "discogan-digits":
+        return ["model.base=4"]
     return []
 
 

@@ -51,6 +51,10 @@ def load(path: str | Path, *, device: str = "cpu", ckpt: str = "latest") -> Meth
     method.checkpoint_step = state["step"]
     method.checkpoint_path = path_c
     method.data_fingerprint = state.get("data")  # what it was trained on (xdomain.fingerprint)
+    # `xdomain convert`: which official files it came from, and networks no file provided
+    method.converted_from = state.get("converted_from")
+    untrained = state.get("untrained", [])
+    method.untrained = [str(u) for u in untrained] if isinstance(untrained, list) else []
     try:
         return method.to(device).eval()
     except (RuntimeError, AssertionError) as e:

@@ -56,11 +56,14 @@ def _cmd_translate(args: argparse.Namespace) -> int:
     if args.limit:
         jobs = jobs[: args.limit]
     method = xdomain.load(args.checkpoint, device=_device(args.device), ckpt=args.ckpt)
-    if method.spec.kind == "image":
+    if method.spec.kind == "image" and not method.converted_from:
         from xdomain.config import build_config
 
         _check_data(method, build_config(method.run_config, str(method.checkpoint_path)))
-    kwargs = {"target": args.target} if args.target else {}
+    kwargs: dict[str, object] = {"target": args.target} if args.target else {}
+    if args.reverse:
+        kwargs["reverse"] = True
+    preprocess = args.preprocess or ("none" if method.any_size else "crop")
     result = inference.translate_files(
         method,
         jobs,
@@ -68,7 +71,7 @@ def _cmd_translate(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         max_pixels=args.max_pixels,
         on_bad_file=args.on_bad_file,
-        preprocess=args.preprocess,
+        preprocess=preprocess,
         output_size=args.output_size,
         translate_kwargs=kwargs,
     )
@@ -81,6 +84,22 @@ def _cmd_translate(args: argparse.Namespace) -> int:
     )
     if args.html:
         print(f"html: {inference.write_html(out, result)}")
+    return 0
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from xdomain.convert.official import convert
+
+    done = convert(args.family, args.files, args.out, overwrite=args.overwrite)
+    for role, path in done["roles"].items():
+        print(f"{role} <- {path}")
+    if done["untrained"]:
+        print(
+            "note: no file for " + ", ".join(done["untrained"]) + " (kept at their initial"
+            " weights; translate refuses a missing generator)"
+        )
+    print(f"converted -> {args.out} [checkpoint {done['checkpoint']}]")
+    print(f"translate with: xdomain translate {args.out} IMAGES --out OUT")
     return 0
 
 
@@ -179,7 +198,10 @@ def _cmd_data(args: argparse.Namespace) -> int:
     from xdomain.data.folders import UNPAIRED
 
     if not args.source:
-        print("embedded sources: " + ", ".join(EMBEDDED) + ", toy-gmm:<geometry>")
+        print(
+            "embedded sources: " + ", ".join(EMBEDDED) + ", fashion:<class>[,<class>...],"
+            " toy-gmm:<geometry>"
+        )
         print(
             "folders: a folder of images per domain, or data.root=DIR with trainA/ trainB/"
             " testA/ testB/"
@@ -301,10 +323,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument(
         "--preprocess",
-        default="crop",
-        choices=PREPROCESS,
+        default=None,
+        choices=[*PREPROCESS, "none"],
         help="bring an input to the model's square size: crop (short side + centre crop, as in"
-        " training), resize (whole image, aspect not kept) or pad (long side + border colour)",
+        " training), resize (whole image, aspect not kept) or pad (long side + border colour);"
+        " none keeps each image's size (fully convolutional generators such as CycleGAN's; their"
+        " default). Default for the others: crop",
+    )
+    s.add_argument(
+        "--reverse",
+        action="store_true",
+        help="translate b -> a (methods that learn both directions: CycleGAN, DiscoGAN)",
     )
     s.add_argument(
         "--output-size",
@@ -347,6 +376,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="refuse when this machine's data differ from those the checkpoint was trained on",
     )
     s.set_defaults(fn=_cmd_evaluate)
+
+    s = sub.add_parser(
+        "convert",
+        parents=[common],
+        help="turn published official checkpoints (CycleGAN, DiscoGAN) into an xdomain run",
+    )
+    s.add_argument(
+        "--from",
+        dest="family",
+        required=True,
+        choices=["cyclegan", "discogan"],
+        help="whose code wrote the files: junyanz/pytorch-CycleGAN-and-pix2pix (cyclegan) or"
+        " SKTBrain/DiscoGAN (discogan)",
+    )
+    s.add_argument(
+        "files",
+        nargs="+",
+        help="official files: one generator (e.g. horse2zebra.pth) or the G/D files of a run"
+        " (latest_net_G_A.pth ..., model_gen_A-5 ...); roles come from the file names",
+    )
+    s.add_argument("--out", required=True, help="the xdomain run directory to write")
+    s.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
+    s.set_defaults(fn=_cmd_convert)
 
     s = sub.add_parser("data", parents=[common], help="inspect a data source or folder")
     s.add_argument("source", nargs="?", help="an embedded source name or a folder of images")

@@ -174,6 +174,15 @@ EVAL_METRICS: dict[str, tuple[str, ...]] = {
         "diversity",
         "acc_seen_fonts",  # with data.holdout_fonts only
         "acc_heldout_fonts",
+        "target_acc",  # target = a class subset of a labelled set (fashion:bag)
+        "domain_acc",  # unlabelled folders: real a vs real b judge
+        # b -> a, for methods that learn both directions (CycleGAN, DiscoGAN)
+        "ba_acc",
+        "ba_target_acc",
+        "ba_domain_acc",
+        "ba_kid_judge",
+        "cycle_a",
+        "cycle_b",
     ),
     "points": (
         "modes_covered",
@@ -190,6 +199,14 @@ METRIC_MODES: dict[str, str] = {
     "val_acc": "max",
     "acc_seen_fonts": "max",
     "acc_heldout_fonts": "max",
+    "target_acc": "max",
+    "domain_acc": "max",
+    "ba_acc": "max",
+    "ba_target_acc": "max",
+    "ba_domain_acc": "max",
+    "ba_kid_judge": "min",
+    "cycle_a": "min",
+    "cycle_b": "min",
     "fid_judge": "min",
     "kid_judge": "min",
     "style_bold": "max",
@@ -403,9 +420,12 @@ def _locate(ref: str, folder: Traversable | None, prefix: str = "") -> _Source:
         return _Source(text, shown, f"file:{real}", parent)
     res = _recipes_dir().joinpath(f"{ref}.yaml")
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", ref) or not res.is_file():
+        names = recipe_names()
+        # the closest names first: with a dozen recipes, a typo's fix must not be cut off
+        close = difflib.get_close_matches(ref, names, n=3, cutoff=0.5)
         head = f"{prefix}unknown recipe '{_clip(ref, 40)}'; built-in recipes: "
         tail = "; for a file give a path ending in .yaml"
-        raise ConfigError(_listing(recipe_names(), head, tail))
+        raise ConfigError(_listing([*close, *(n for n in names if n not in close)], head, tail))
     return _Source(
         res.read_text(encoding="utf-8"), f"recipe {ref}", f"recipe:{ref}", _recipes_dir()
     )
@@ -674,9 +694,14 @@ def validate(cfg: RunConfig, where: str) -> None:
         kind = data_kind(d)
         valid = EVAL_METRICS[kind]
         if e.select not in valid:
+            close = difflib.get_close_matches(str(e.select), valid, n=3, cutoff=0.4)
             raise ConfigError(
-                f"{where}: eval.select={_short(e.select, 40)} is not a metric of {kind} data;"
-                f" valid: {', '.join(valid)} (or empty: no `best` checkpoint)"
+                _listing(
+                    [*close, *(v for v in valid if v not in close)],
+                    f"{where}: eval.select={_short(e.select, 40)} is not a metric of {kind} data;"
+                    " valid: ",
+                    " (or empty: no `best` checkpoint)",
+                )
             )
         mode = METRIC_MODES.get(e.select)
         if mode is not None and e.select_mode != mode:

@@ -4,13 +4,15 @@ log, and compared by `evaluate` and `translate` against what this machine would 
 It is computed from the sources' definitions, without decoding anything, so it costs
 milliseconds: an embedded source is its name, its version and what it is built from (the pinned
 font manifest's hash for `digits-printed`, every system font for `digits-printed-system`, the
-bytes of scikit-learn's bundled digits file for `digits-handwritten`); a folder is the list of its
+bytes of scikit-learn's bundled digits file for `digits-handwritten`, the bytes of the four IDX
+files for `fashion[:<classes>]`, hashed once per file version); a folder is the list of its
 image files with their sizes and modification times; a toy mixture is its spec. The data config
 fields that change what is loaded (seed, size, channels, caps) are part of it too.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -49,8 +51,44 @@ def _sklearn_digits() -> str:
     return f"sklearn digits.csv.gz {sha256_file(path)[:16]}" if path.is_file() else "sklearn ?"
 
 
+@functools.lru_cache(maxsize=64)
+def _file_sha16(path: str, size: int, mtime_ns: int) -> str:
+    """First 16 hex of a file's sha256; size and mtime are in the key so an edit is re-hashed
+    while repeated fingerprints (every checkpoint, every evaluate) skip re-reading 30 MB."""
+    from xdomain.io import sha256_file
+
+    return sha256_file(path)[:16]
+
+
+def _fashion(spec: str) -> str:
+    """The canonical spec plus a digest of the four IDX files (name and content hash of each)."""
+    from xdomain.data import fashion
+    from xdomain.errors import DataError
+
+    try:  # canonical: `fashion:Sneaker,ankle-boot` and `fashion:ankle_boot,sneaker` are one source
+        ids = fashion.parse_fashion_spec(spec)
+        names = [fashion.FASHION_CLASSES[i] for i in ids]
+        label = (
+            "fashion" if len(ids) == len(fashion.FASHION_CLASSES) else "fashion:" + ",".join(names)
+        )
+    except DataError:
+        label = spec  # loading will report it; the fingerprint only has to differ
+    folder = fashion.fashion_dir()
+    files = []
+    for stem in (stem for pair in fashion.FILES.values() for stem in pair):
+        path = fashion.find_file(folder, stem)
+        if path is None:
+            files.append([stem, "missing"])
+        else:
+            st = path.stat()
+            files.append([path.name, _file_sha16(str(path), st.st_size, st.st_mtime_ns)])
+    return f"{label} fashion-mnist {_digest(files)}"
+
+
 def source_fingerprint(spec: str) -> str:
-    """One source (embedded name, toy spec or folder) -> a short description of its content."""
+    """One source (embedded name, fashion spec, toy spec or folder) -> a short description of
+    its content."""
+    from xdomain.data.fashion import is_fashion_spec
     from xdomain.data.printed import RENDER_VERSION, fonts_id
 
     if spec == "digits-printed":
@@ -59,6 +97,8 @@ def source_fingerprint(spec: str) -> str:
         return f"digits-printed-system v{RENDER_VERSION} {fonts_id('system')}"
     if spec == "digits-handwritten":
         return f"digits-handwritten {_sklearn_digits()}"
+    if is_fashion_spec(spec):
+        return _fashion(spec)
     if spec.startswith("toy-gmm"):
         return spec
     path = Path(spec).expanduser()

@@ -161,6 +161,14 @@ def translate_files(
             f"this checkpoint is a {method.spec.dims}-D point method ({type(method).__name__}"
             " toy); it translates point tensors through the Python API, not image files"
         )
+    if preprocess == "none" and not method.any_size:
+        raise XDomainError(
+            f"--preprocess none keeps each image's own size, but {type(method).__name__} was"
+            f" built for {method.spec.image_size}x{method.spec.image_size} inputs; use crop,"
+            " resize or pad"
+        )
+    if preprocess == "none":  # images of different sizes do not stack: one per forward pass
+        batch_size = 1
     out.mkdir(parents=True, exist_ok=True)
     (out / MARKER).write_text("xdomain translate output: never read back as input\n")
     result = Result()
@@ -186,7 +194,7 @@ def translate_files(
         y = method.translate(x, **(translate_kwargs or {}))
         for job, im, t in zip(chunk, images, y, strict=True):
             pil = tensor_to_pil(t)
-            if output_size == "input" and t.dim() == 3:
+            if output_size == "input" and t.dim() == 3 and preprocess != "none":
                 pil = unfit_square(pil, im.size, preprocess)  # type: ignore[arg-type]
             dest = out / job.rel
             dest.parent.mkdir(parents=True, exist_ok=True)

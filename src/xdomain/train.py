@@ -9,6 +9,7 @@ import json
 import os
 import time
 import uuid
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -219,6 +220,9 @@ class Trainer:
             t, meta = ckpt.optimizer_to_flat(name, opt.state_dict())
             tensors.update(t)
             optim_meta[name] = meta
+        # state outside the method's state_dict (a history pool): training state, not weights
+        for k, v in self.method.train_state().items():
+            tensors[f"method/{k}"] = v.detach().contiguous().cpu()
         state = {
             "method": self.cfg.method,
             "config": to_dict(self.cfg),
@@ -267,6 +271,10 @@ class Trainer:
                 )
             for name, s in self.scheds.items():
                 s.load_state_dict(state["schedulers"][name])
+            prefix = "method/"
+            self.method.load_train_state(
+                {k[len(prefix) :]: v for k, v in train_t.items() if k.startswith(prefix)}
+            )
         except (KeyError, ValueError, TypeError, IndexError, RuntimeError) as e:
             raise CheckpointError(
                 f"'{where}': the optimizer, scheduler or RNG state does not fit this method"
@@ -349,6 +357,9 @@ class Trainer:
             dynamic_ncols=True,
         )
         self.method.train()
+        # a method whose first step leaves one optimizer idle (DiscoGAN updates D only at step 0)
+        # steps that optimizer's schedule all the same: the order warning does not apply
+        warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)`")
         t0, step0 = time.perf_counter(), self.step
         try:
             while self.step < t.steps:

@@ -73,6 +73,7 @@ class DomainDataset(Dataset):
         attr_names: dict[str, list[str]] | None = None,
         skipped: list[str] | None = None,
         augment: bool = False,
+        classes: tuple[int, ...] | None = None,
     ) -> None:
         self.name = name
         self.images = images  # uint8 (N, C, S, S) or None when pixels are produced on demand
@@ -84,6 +85,9 @@ class DomainDataset(Dataset):
         self.attr_names = attr_names or {}  # categorical attr -> names of its values
         self.skipped = skipped or []
         self.augment = augment
+        # the label ids this domain draws from, when it is a subset of a larger label space
+        # (e.g. fashion:sneaker,ankle_boot -> (7, 9) of num_classes=10); None: not recorded
+        self.classes = classes
         self._length = len(images) if images is not None else int(length or 0)
         if images is not None:
             assert images.dtype == torch.uint8 and images.shape[1:] == (
@@ -133,6 +137,7 @@ class DomainDataset(Dataset):
             attr_names=self.attr_names,
             skipped=self.skipped,
             augment=self.augment,
+            classes=self.classes,
         )
 
     def tensors(self) -> tuple[Tensor, Tensor]:

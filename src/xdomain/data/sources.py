@@ -8,12 +8,19 @@ import numpy as np
 import torch
 
 from xdomain.data.dataset import DomainDataset, to_channels
+from xdomain.data.fashion import is_fashion_spec, load_fashion
 from xdomain.data.folders import ON_BAD_FILE, FolderDataset
 from xdomain.data.handwritten import load_handwritten
 from xdomain.data.printed import load_printed
 from xdomain.errors import DataError
 
-EMBEDDED: tuple[str, ...] = ("digits-printed", "digits-handwritten", "digits-printed-system")
+# Plain names only; `fashion` also takes a class list (`fashion:<classes>`), see `data.fashion`.
+EMBEDDED: tuple[str, ...] = (
+    "digits-printed",
+    "digits-handwritten",
+    "digits-printed-system",
+    "fashion",
+)
 SPLITS = ("train", "test")
 
 
@@ -36,7 +43,7 @@ def _check(
         )
     if n is not None and (not isinstance(n, int) or n < 1):
         raise DataError(f"data: n={n!r} must be a positive integer or None")
-    if spec in EMBEDDED and split not in SPLITS:
+    if (spec in EMBEDDED or is_fashion_spec(spec)) and split not in SPLITS:
         raise DataError(f"data: split={split!r} is not valid — use one of: {', '.join(SPLITS)}")
 
 
@@ -54,9 +61,10 @@ def load_domain(
 ) -> DomainDataset:
     """One domain as a `DomainDataset`.
 
-    `spec` is an embedded name (`EMBEDDED`) or a folder of images; for a folder `split` is
-    ignored (the caller picks trainA or testA). `seed` is the data seed: it fixes what the
-    rendered digits look like and never follows the run seed. `n` keeps the first n items.
+    `spec` is an embedded name (`EMBEDDED`), `fashion:<class>[,<class>...]` or a folder of
+    images; for a folder `split` is ignored (the caller picks trainA or testA). `seed` is the data
+    seed: it fixes what the rendered digits look like and never follows the run seed (the
+    handwritten and fashion splits are fixed and ignore it). `n` keeps the first n items.
     """
     spec = str(spec)
     _check(spec, split, image_size, channels, on_bad_file, n)
@@ -82,9 +90,15 @@ def load_domain(
             attr_names={"font": list(r.font_names)},
             augment=augment,
         )
+    classes = None
     if spec == "digits-handwritten":
         # The split is fixed (constant permutation seed), so `seed` does not apply here.
         pixels, labels = load_handwritten(split, n, image_size)
+    elif is_fashion_spec(spec):
+        # The official train/test files are the split, so `seed` does not apply. Labels keep
+        # their 10-class ids, so one fashion judge scores any class subset.
+        pixels, labels, classes = load_fashion(spec, split, n, image_size)
+    if spec == "digits-handwritten" or classes is not None:
         return DomainDataset(
             spec,
             _nchw(pixels, channels),
@@ -93,6 +107,7 @@ def load_domain(
             labels=torch.from_numpy(labels),
             num_classes=10,
             augment=augment,
+            classes=classes,
         )
     folder = Path(spec).expanduser()
     if folder.is_dir():
@@ -108,6 +123,6 @@ def load_domain(
     if folder.exists():
         raise DataError(f"data: '{spec}' is a file, not a folder — give a folder of images")
     raise DataError(
-        f"data: unknown source '{spec}' — not an embedded dataset ({', '.join(EMBEDDED)}) "
-        "nor an existing folder"
+        f"data: unknown source '{spec}' — not an embedded dataset ({', '.join(EMBEDDED)}, "
+        "fashion:<classes>) nor an existing folder"
     )

@@ -1,12 +1,14 @@
 """The method registry: `METHODS[name]` is a `Method` subclass whose `Config` holds its defaults."""
 
 from xdomain.methods.base import Batch, DataSpec, Method
+from xdomain.methods.cyclegan import CycleGAN
 from xdomain.methods.discogan import DiscoGAN
 from xdomain.methods.dtn import DTN
 
 METHODS: dict[str, type[Method]] = {
     "dtn": DTN,
     "discogan": DiscoGAN,
+    "cyclegan": CycleGAN,
 }
 
 __all__ = ["METHODS", "Batch", "DataSpec", "Method"]

@@ -49,6 +49,12 @@ class Method(nn.Module):
     renamed_keys: ClassVar[dict[str, tuple[str, Any]]] = {}
     #: the optional `translate` arguments this method understands; others are an error
     translate_options: ClassVar[frozenset[str]] = frozenset()
+    #: True when the method also learns b -> a (`generate_ba`): evaluation then scores both
+    #: directions and `translate(..., reverse=True)` runs the inverse generator
+    bidirectional: ClassVar[bool] = False
+    #: True for fully convolutional generators: `translate` takes images of any size (a
+    #: 300x451 photo through a generator trained on 256x256 crops), `preprocess="none"`
+    any_size: ClassVar[bool] = False
 
     def __init__(self, cfg: Any, spec: DataSpec) -> None:
         super().__init__()
@@ -58,6 +64,8 @@ class Method(nn.Module):
         # where a method may write extra figures of a run (the Trainer sets `<run>/figures`);
         # None outside a run (the Python API): such figures are then skipped
         self.artifact_dir: Path | None = None
+        # networks a converted official checkpoint did not provide (`xdomain convert`)
+        self.untrained: list[str] = []
 
     # ------------------------------------------------------------------ to implement
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
@@ -74,8 +82,34 @@ class Method(nn.Module):
         """(B, C, H, W) in [-1, 1] -> translated (B, C, H, W), or (B, K, C, H, W) for several z."""
         raise NotImplementedError
 
+    def generate_ba(self, x: Tensor) -> Tensor:
+        """(B, C, H, W) of domain b -> domain a; only `bidirectional` methods have it."""
+        raise XDomainError(
+            f"{type(self).__name__} learns a -> b only; it has no b -> a generator (reverse=True)"
+        )
+
     def setup(self, data: Any) -> None:
         """A method's phase before the GAN loop (e.g. DTN pretrains f); must be deterministic."""
+
+    def train_state(self) -> dict[str, Tensor]:
+        """Training state that is not in `state_dict` (not weights a user exports), e.g. the
+        history pool of past fakes: saved in every checkpoint's `train.safetensors`, so a resumed
+        run continues bit-exactly. Names are plain keys; tensors may be empty."""
+        return {}
+
+    def load_train_state(self, tensors: dict[str, Tensor]) -> None:
+        """Restore what `train_state` returned (the same keys)."""
+
+    def evaluate(self, data: Any, cfg: Any) -> dict[str, float]:
+        """Held-out metrics of this method (the Trainer and `xdomain evaluate` call this).
+
+        The default scores a -> b (and b -> a for `bidirectional` methods) with the shared
+        judges (`xdomain.evaluate.evaluate_translation`); a method overrides it to add its own
+        numbers (as CycleGAN adds the cycle error) or to score another protocol.
+        """
+        from xdomain.evaluate import evaluate_translation
+
+        return evaluate_translation(self, data, cfg)
 
     def visualize(self, fixed: Batch, path: Path) -> None:
         """Write a PNG of fixed held-out inputs and their translations (rows: input, output)."""
@@ -139,12 +173,30 @@ class Method(nn.Module):
 
     # ------------------------------------------------------------------ inference
     @torch.no_grad()
-    def translate(self, x: Any, *, target: Any = None, z: Any = None, alpha: Any = None) -> Any:
+    def translate(
+        self,
+        x: Any,
+        *,
+        target: Any = None,
+        z: Any = None,
+        alpha: Any = None,
+        reverse: bool = False,
+    ) -> Any:
         """Translate tensors in [-1, 1] ((C,H,W) or (B,C,H,W)) or PIL images (one or a list).
 
         Returns the same kind it was given. `target`, `z` and `alpha` are accepted only by methods
         that have that notion; passing one to a method without it is an error, not a silent ignore.
+        `reverse=True` translates b -> a (methods that learn both directions).
         """
+        if reverse and not self.bidirectional:
+            self.generate_ba(x)  # raises the one-line error
+        role = "G_ba" if reverse else "G_ab"
+        if role in self.untrained:
+            raise XDomainError(
+                f"this checkpoint was converted without the {'b -> a' if reverse else 'a -> b'}"
+                f" generator ({role}); convert that official file too, or translate"
+                f" {'without' if reverse else 'with'} reverse"
+            )
         given = {"target": target, "z": z, "alpha": alpha}
         for name, value in given.items():
             if value is not None and name not in self.translate_options:
@@ -159,7 +211,11 @@ class Method(nn.Module):
             if isinstance(x, Tensor):
                 xb, single = self._check_input(x)
                 device = next(self.parameters()).device
-                y = self.generate(xb.to(device, torch.float32), target=target, z=z, alpha=alpha)
+                xb = xb.to(device, torch.float32)
+                if reverse:
+                    y = self.generate_ba(xb)
+                else:
+                    y = self.generate(xb, target=target, z=z, alpha=alpha)
                 y = y.to(x.device)
                 return y[0] if single else y
             from PIL import Image
@@ -176,8 +232,15 @@ class Method(nn.Module):
                 )
             if not images:
                 return []
+            if self.any_size:  # each image at its own size: one forward pass per image
+                kw = {"target": target, "z": z, "alpha": alpha, "reverse": reverse}
+                out = [
+                    tensor_to_pil(self.translate(pil_to_tensor(im, self.spec, "none"), **kw))
+                    for im in images
+                ]
+                return out[0] if isinstance(x, Image.Image) else out
             tensors = torch.stack([pil_to_tensor(im, self.spec) for im in images])
-            y = self.translate(tensors, target=target, z=z, alpha=alpha)
+            y = self.translate(tensors, target=target, z=z, alpha=alpha, reverse=reverse)
             out = [tensor_to_pil(t) for t in y]
             return out[0] if isinstance(x, Image.Image) else out
         finally:
@@ -198,6 +261,13 @@ class Method(nn.Module):
                     f" (N, {s.dims}) points"
                 )
             single = x.dim() == 1
+        elif self.any_size:
+            if x.dim() not in (3, 4) or x.shape[-3] != s.channels or min(x.shape[-2:]) < 8:
+                raise XDomainError(
+                    f"translate got shape {tuple(x.shape)}; this method takes ({s.channels}, H, W)"
+                    f" or (B, {s.channels}, H, W) tensors in [-1, 1] with H, W >= 8"
+                )
+            single = x.dim() == 3
         else:
             want = (s.channels, s.image_size, s.image_size)
             if x.dim() not in (3, 4) or tuple(x.shape[-3:]) != want:
@@ -246,6 +316,7 @@ def pil_to_tensor(image: Any, spec: DataSpec, preprocess: str = "crop") -> Tenso
 
     The same conversion and `fit_square` rule as the training data (`xdomain.data.images`), so
     a file translated here is seen exactly as a training image of the same file was.
+    `preprocess="none"` keeps the image's own size (for `any_size` methods).
     """
     from xdomain.data.dataset import to_channels
     from xdomain.data.images import BadImage, fit_square, to_pixels
@@ -254,7 +325,10 @@ def pil_to_tensor(image: Any, spec: DataSpec, preprocess: str = "crop") -> Tenso
         pixels = to_channels(to_pixels(image), spec.channels)
     except BadImage as e:
         raise XDomainError(f"cannot convert image: {e.reason}") from None
-    arr = fit_square(pixels, spec.image_size, preprocess).astype(np.float32)  # (S, S, C)
+    if preprocess == "none":
+        arr = pixels.astype(np.float32)  # (H, W, C) as given
+    else:
+        arr = fit_square(pixels, spec.image_size, preprocess).astype(np.float32)  # (S, S, C)
     return torch.from_numpy(arr).permute(2, 0, 1) / 127.5 - 1.0
 
 

@@ -1,4 +1,5 @@
-"""Shared network blocks that methods compose (conv-norm-act, spectral norm, ...)."""
+"""Shared network blocks that methods compose (conv-norm-act, spectral norm, ...) and the
+reference architectures whose official checkpoints load through `xdomain.convert`."""
 
 from xdomain.nn.blocks import (
     conv_block,
@@ -8,5 +9,20 @@ from xdomain.nn.blocks import (
     init_weights,
     maybe_sn,
 )
+from xdomain.nn.encdec import DiscoDiscriminator, DiscoGenerator
+from xdomain.nn.patchgan import PatchDiscriminator
+from xdomain.nn.resnet import ResnetBlock, ResnetGenerator
 
-__all__ = ["conv_block", "deconv_block", "get_act", "get_norm", "init_weights", "maybe_sn"]
+__all__ = [
+    "DiscoDiscriminator",
+    "DiscoGenerator",
+    "PatchDiscriminator",
+    "ResnetBlock",
+    "ResnetGenerator",
+    "conv_block",
+    "deconv_block",
+    "get_act",
+    "get_norm",
+    "init_weights",
+    "maybe_sn",
+]

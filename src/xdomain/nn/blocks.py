@@ -1,7 +1,10 @@
 """Conv-norm-act building blocks, chosen by name so that configs can switch them.
 
-Norms and activations are looked up by name (`"batch"`, `"instance"`, `"none"`; `"relu"`,
-`"lrelu"`, `"tanh"`, `"none"`), so a method's Config can expose them as plain strings.
+Norms and activations are looked up by name (`"batch"`, `"instance"`, `"instance_affine"`,
+`"none"`; `"relu"`, `"lrelu"`, `"tanh"`, `"none"`), so a method's Config can expose them as plain
+strings. `"instance"` is the reference CycleGAN/pix2pix norm (no scale/shift, no running stats),
+so official checkpoints load into networks built with it; `"instance_affine"` adds the learned
+per-channel scale and shift.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from typing import Literal
 
 from torch import nn
 
-Norm = Literal["batch", "instance", "none"]
+Norm = Literal["batch", "instance", "instance_affine", "none"]
 Act = Literal["relu", "lrelu", "tanh", "none"]
 
 
@@ -19,11 +22,15 @@ def get_norm(kind: str, channels: int) -> nn.Module:
     if kind == "batch":
         return nn.BatchNorm2d(channels)
     if kind == "instance":
-        # affine: without it instance norm would erase any per-channel scale the next layer needs
+        # as in the official CycleGAN/pix2pix code: no parameters and no running stats, so the
+        # official state_dicts (which have no norm keys) load strictly
+        return nn.InstanceNorm2d(channels, affine=False)
+    if kind == "instance_affine":
+        # learned scale/shift: lets the next layer get back a per-channel scale the norm erased
         return nn.InstanceNorm2d(channels, affine=True)
     if kind == "none":
         return nn.Identity()
-    raise ValueError(f"unknown norm '{kind}'; valid: batch, instance, none")
+    raise ValueError(f"unknown norm '{kind}'; valid: batch, instance, instance_affine, none")
 
 
 def get_act(kind: str) -> nn.Module:
@@ -94,5 +101,6 @@ def init_weights(net: nn.Module, std: float = 0.02) -> None:
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
         elif isinstance(m, (nn.BatchNorm2d, nn.InstanceNorm2d)) and m.weight is not None:
+            # a norm without affine parameters (`instance`) has nothing to initialise
             nn.init.normal_(m.weight, 1.0, std)
             nn.init.zeros_(m.bias)

@@ -1,0 +1,140 @@
+"""CycleGAN and DiscoGAN on images: the same tasks, both directions, each recipe as shipped.
+
+Tasks (CPU scale, 32 px):
+- digits: printed <-> handwritten; label preservation by the target domain's judge (`acc`,
+  `ba_acc`), KID in judge features; DTN's rows come from `dtn.json` (a -> b and its reverse recipe);
+- fashion-shoes: sneaker <-> ankle boot (a shape change); target-class accuracy of a judge over all
+  ten Fashion-MNIST classes (`target_acc`, `ba_target_acc`), KID;
+- shoes-bags: sneakers, sandals and ankle boots <-> bags (DiscoGAN's shoes <-> handbags), the same
+  plus the cycle reconstruction error (mean |x - G_ba(G_ab(x))| in [-1, 1] units).
+
+Each run trains its recipe's full schedule with evaluation only at the end (the training time is
+the budget; the evaluation, judges included, is timed apart) and writes `results/image.json`, one
+row per recipe, each with the commit, machine and load average.
+
+    python benchmarks/bench_image.py                       # every task, both methods
+    python benchmarks/bench_image.py --recipes cyclegan-digits --steps 200 --tag quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from common import commit, dirty, load1, machine
+
+OUT = Path(__file__).parent / "results"
+TASKS = {
+    "digits": ("printed <-> handwritten digits", "cyclegan-digits", "discogan-digits"),
+    "fashion-shoes": ("sneaker <-> ankle boot", "cyclegan-fashion-shoes", "discogan-fashion-shoes"),
+    "shoes-bags": ("shoes <-> bags", "cyclegan-shoes-bags", "discogan-shoes-bags"),
+}
+KEEP = (
+    "acc",
+    "ba_acc",
+    "target_acc",
+    "ba_target_acc",
+    "kid_judge",
+    "kid_judge_floor",
+    "ba_kid_judge",
+    "ba_kid_judge_floor",
+    "fid_judge",
+    "ba_fid_judge",
+    "cycle_a",
+    "cycle_b",
+    "diversity",
+    "ba_diversity",
+)
+
+
+def run_recipe(recipe: str, steps: int | None, threads: int) -> dict[str, Any]:
+    """Train `recipe` (its own steps unless `steps`), evaluate once at the end; -> one row."""
+    from xdomain.config import load_config
+    from xdomain.train import Trainer
+
+    base = load_config(recipe)
+    n = steps or base.train.steps
+    over = [
+        f"train.steps={n}",
+        f"eval.every={n}",  # once, at the end (timed apart)
+        f"train.sample_every={n}",
+        f"train.ckpt_every={n}",
+        "train.progress=false",
+        f"train.threads={threads}",
+    ]
+    if base.train.decay_start is not None and steps:  # keep the schedule's shape when shortened
+        over.append(f"train.decay_start={int(n * base.train.decay_start / base.train.steps)}")
+    cfg = load_config(recipe, over)
+    with tempfile.TemporaryDirectory(prefix="xdomain-bench-") as tmp:
+        trainer = Trainer(cfg, Path(tmp) / "run")
+        timed = {"eval_s": 0.0}
+        evaluate = trainer.evaluate
+
+        def timed_evaluate() -> dict[str, float]:
+            t = time.perf_counter()
+            try:
+                return evaluate()
+            finally:
+                timed["eval_s"] += time.perf_counter() - t
+
+        trainer.evaluate = timed_evaluate  # type: ignore[method-assign]
+        try:
+            load0 = load1()
+            t0 = time.perf_counter()
+            metrics = trainer.fit()
+            train_s = time.perf_counter() - t0 - timed["eval_s"]
+        finally:
+            trainer.close()
+        eval_s = timed["eval_s"]
+    row = {
+        "recipe": recipe,
+        "method": cfg.method,
+        "steps": n,
+        "batch_size": cfg.data.batch_size,
+        "train_s": round(train_s, 1),
+        "eval_s": round(eval_s, 1),
+        "loadavg_1min": [load0, load1()],
+        **{k: metrics[k] for k in KEEP if k in metrics},
+    }
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--recipes", nargs="*", help="default: both methods on every task")
+    p.add_argument("--steps", type=int, help="override every recipe's steps (a quick look)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--tag", default="", help="write image-TAG.json instead of image.json")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    recipes = args.recipes or [r for _, *rs in TASKS.values() for r in rs]
+    task_of = {r: t for t, (_, *rs) in TASKS.items() for r in rs}
+    out = OUT / (f"image-{args.tag}.json" if args.tag else "image.json")
+    old = json.loads(out.read_text()) if out.is_file() and args.recipes else {"rows": []}
+    rows = [r for r in old["rows"] if r["recipe"] not in recipes]  # --recipes updates rows
+    for recipe in recipes:
+        row = run_recipe(recipe, args.steps, args.threads)
+        row |= {
+            "task": task_of.get(recipe, "?"),
+            "commit": commit(),
+            "dirty": dirty(),
+            "machine": machine(),
+            "cpus": os.cpu_count(),
+        }
+        rows.append(row)
+        OUT.mkdir(exist_ok=True)
+        out.write_text(
+            json.dumps({"tasks": {k: v[0] for k, v in TASKS.items()}, "rows": rows}, indent=1)
+        )
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

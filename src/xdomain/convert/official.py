@@ -1,0 +1,182 @@
+"""`xdomain convert`: published official checkpoints -> an xdomain run directory.
+
+The result is an ordinary checkpoint (`OUT/checkpoints/step-0000000`, `OUT/config.yaml`) that
+`xdomain translate`, `xdomain.load` and `xdomain train --resume`-free fine-tuning read like any
+other. Which of our networks a file fills is read from its keys (generator or discriminator) and
+its name, following each code base's own file naming:
+
+- CycleGAN (junyanz): `*G_A*` -> G_ab (A -> B), `*G_B*` -> G_ba, `*D_A*` -> D_b (the reference's
+  D_A judges G_A's output, domain B), `*D_B*` -> D_a. A published model such as
+  `horse2zebra.pth` is one generator: it fills G_ab.
+- DiscoGAN (SKTBrain): `model_gen_B*` -> G_ab (its generator_B maps A to B), `model_gen_A*` ->
+  G_ba, `model_dis_A*` -> D_a, `model_dis_B*` -> D_b; a lone generator fills G_ab.
+
+Networks no file provides keep their seeded initialisation; the checkpoint lists them under
+`untrained` and says so at conversion time.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from xdomain.errors import CheckpointError, XDomainError
+from xdomain.io import sha256_file
+
+FAMILIES = ("cyclegan", "discogan")
+
+
+def _cyclegan_role(name: str, is_g: bool) -> str:
+    if is_g:
+        return "G_ba" if re.search(r"G_?B", name) else "G_ab"
+    return "D_a" if re.search(r"D_?B", name) else "D_b"
+
+
+def _discogan_role(name: str, is_g: bool) -> str:
+    if is_g:
+        return "G_ba" if re.search(r"gen_?A", name) else "G_ab"
+    return "D_b" if re.search(r"dis_?B", name) else "D_a"
+
+
+def _read(family: str, path: Path) -> tuple[str, dict[str, Tensor], dict[str, Any]]:
+    """-> (role, our state_dict, constructor kwargs) of one official file."""
+    if family == "cyclegan":
+        from xdomain.convert import junyanz as mod
+
+        official = mod.read_official(path)
+        src = str(path)
+        is_g = any(".conv_block." in k for k in official) or _looks_like_resnet(official)
+        role = _cyclegan_role(path.name, is_g)
+        if is_g:
+            g = mod.resnet_generator(official, source=src)
+            return role, g, mod.infer_resnet_generator(official, source=src)
+        d = mod.patch_discriminator(official, source=src)
+        return role, d, mod.infer_patch_discriminator(official, source=src)
+    from xdomain.convert import discogan as mod
+
+    official = mod.read_official(path)
+    src = str(path)
+    is_g = any(k.startswith(("main.", "module.main.")) for k in official)
+    role = _discogan_role(path.name, is_g)
+    if is_g:
+        return role, mod.generator(official, source=src), mod.infer_generator(official, source=src)
+    d = mod.discriminator(official, source=src)
+    return role, d, mod.infer_discriminator(official, source=src)
+
+
+def _looks_like_resnet(state: dict[str, Tensor]) -> bool:
+    w = state.get("model.1.weight", state.get("module.model.1.weight"))
+    return w is not None and w.dim() == 4 and w.shape[-1] == 7  # the 7x7 stem
+
+
+def convert(
+    family: str, files: list[str | Path], out: str | Path, *, overwrite: bool = False
+) -> dict[str, Any]:
+    """Write `out` as an xdomain run holding the official networks; -> a summary."""
+    from xdomain import checkpoint as ckpt
+    from xdomain import rundir
+    from xdomain.config import RunConfig, to_dict, to_yaml
+    from xdomain.io import atomic_write_text
+    from xdomain.methods import METHODS
+
+    if family not in FAMILIES:
+        raise XDomainError(f"--from {family!r} is unknown; valid: {', '.join(FAMILIES)}")
+    out = Path(out)
+    read: dict[str, tuple[Path, dict[str, Tensor], dict[str, Any]]] = {}
+    for f in map(Path, files):
+        if not f.is_file():
+            raise XDomainError(f"'{f}' is not a file; give the official checkpoint file(s)")
+        role, state, kwargs = _read(family, f)
+        if role in read:
+            raise XDomainError(
+                f"'{f}' and '{read[role][0]}' both convert to {role}; give one file per network"
+            )
+        read[role] = (f, state, kwargs)
+    gens = [v for k, v in read.items() if k.startswith("G")]
+    if not gens:
+        raise XDomainError("no generator among the files; xdomain convert needs at least one")
+    g_kw, d_kw = gens[0][2], next((v[2] for k, v in read.items() if k.startswith("D")), {})
+    model, spec = _model_config(family, g_kw, d_kw)
+    method_cls = METHODS[family]
+    torch.manual_seed(0)
+    method = method_cls(model, spec)
+    for role, (path, state, _) in read.items():
+        try:
+            getattr(method, role).load_state_dict(state, strict=True)
+        except RuntimeError as e:
+            first = str(e).strip().splitlines()
+            raise CheckpointError(
+                f"'{path}': its {role} does not fit the networks of the other files"
+                f" ({first[1].strip() if len(first) > 1 else first[0]}); convert it alone"
+            ) from None
+
+    from xdomain.config import DataConfig
+
+    cfg = RunConfig(
+        method=family,
+        model=model,
+        description=f"converted from official {family} weights: "
+        + ", ".join(p.name for p, _, _ in read.values()),
+        data=DataConfig(
+            a="converted:no-data",
+            b="converted:no-data",
+            image_size=spec.image_size,
+            channels=spec.channels,
+        ),
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    rundir.check_fresh(out, overwrite=overwrite)
+    untrained = sorted({"G_ab", "G_ba", "D_a", "D_b"} - set(read))
+    tensors, rng = ckpt.rng_state()
+    state: dict[str, Any] = {
+        "method": family,
+        "config": to_dict(cfg),
+        "spec": spec.to_dict(),
+        "optimizers": {},
+        "schedulers": {},
+        "rng": rng,
+        "best": {},
+        "run_id": uuid.uuid4().hex,
+        "data": {"id": "converted", "sources": {}},
+        "converted_from": {
+            role: {"file": str(p.resolve()), "sha256": sha256_file(p)}
+            for role, (p, _, _) in read.items()
+        },
+        "untrained": untrained,
+        "xdomain_version": __import__("xdomain").__version__,
+    }
+    atomic_write_text(out / "config.yaml", to_yaml(cfg))
+    path = ckpt.save_checkpoint(
+        out / "checkpoints", 0, method.state_dict(), tensors, state, keep_last=1
+    )
+    roles = {r: str(v[0]) for r, v in read.items()}
+    return {"checkpoint": path, "roles": roles, "untrained": untrained}
+
+
+def _model_config(family: str, g_kw: dict[str, Any], d_kw: dict[str, Any]) -> tuple[Any, Any]:
+    """The method Config and DataSpec that fit the official networks' shapes."""
+    from xdomain.methods import METHODS
+    from xdomain.methods.base import DataSpec
+
+    cls: Callable[..., Any] = METHODS[family].Config
+    channels = int(g_kw.get("in_channels", 3))
+    if family == "cyclegan":
+        model = cls(
+            ngf=g_kw["ngf"],
+            n_blocks=g_kw["n_blocks"],
+            norm=g_kw.get("norm", "instance"),
+            dropout=bool(g_kw.get("dropout", False)),
+            ndf=d_kw.get("ndf", 64),
+            n_layers_d=d_kw.get("n_layers", 3),
+        )
+        # fully convolutional: 256 is the training crop of the published models, not a limit
+        return model, DataSpec(kind="image", channels=channels, image_size=256)
+    model = cls(net="conv", base=g_kw.get("base", 64), weight_decay=1e-5)
+    size = int(g_kw.get("image_size", 64))
+    return model, DataSpec(kind="image", channels=channels, image_size=size)
