@@ -4,7 +4,9 @@
     .venv/bin/python benchmarks/bench_judges.py --seeds 0 --fresh-threads 2 --out /tmp/j.json
 
 For `digits-handwritten` and `digits-printed`, loaded with the data settings of the DTN recipes
-(`dtn-digits`: image size, channels, data seed), as `xdomain.evaluate` loads them:
+(`dtn-digits`: image size, channels, data seed), and `fashion` (all ten Fashion-MNIST classes, the
+judge of every fashion recipe) with those of `cyclegan-fashion-shoes`, as `xdomain.evaluate`
+loads them:
 
 - `heldout_acc`: the judge every evaluation uses (`xdomain.metrics.get_judge`: trained once with
   seed 0 and cached; loaded here when cached) scored on ALL real test images of the source
@@ -35,12 +37,17 @@ from xdomain.fingerprint import source_fingerprint
 from xdomain.metrics import get_judge, label_accuracy, train_judge
 
 RESULTS = Path(__file__).parent / "results"
-SOURCES = ["digits-handwritten", "digits-printed"]
+# source -> the recipe whose data settings its evaluations use
+SOURCES = {
+    "digits-handwritten": "dtn-digits",
+    "digits-printed": "dtn-digits",
+    "fashion": "cyclegan-fashion-shoes",
+}
 
 
 def judge_row(name: str, seeds: list[int], fresh_threads: list[int]) -> dict[str, Any]:
     """Held-out accuracy of the evaluation judge of source `name`, and of fresh seeded judges."""
-    cfg = load_config("dtn-digits").data  # the data settings every DTN evaluation uses
+    cfg = load_config(SOURCES[name]).data  # the data settings its evaluations use
     kw: dict[str, Any] = {"image_size": cfg.image_size, "channels": cfg.channels, "seed": cfg.seed}
     train, test = load_domain(name, "train", **kw), load_domain(name, "test", **kw)
     (xt, yt), (xs, ys) = train.tensors(), test.tensors()
