@@ -110,3 +110,24 @@ def test_convert_errors_are_one_line(tmp_path, family):
     assert r.returncode == 2 and str(junk) in r.stderr and len(r.stderr.splitlines()) == 1
     r = cli("convert", "--from", family, str(tmp_path / "missing.pth"), "--out", str(tmp_path))
     assert r.returncode == 2 and "is not a file" in r.stderr
+
+
+def test_convert_ugatit_bundle(tmp_path):
+    """UGATIT-pytorch saves the six networks in one file; all six come back under our names."""
+    g = load_fixture("ugatit_G")
+    d_global, d_local = (
+        official_state(load_fixture(n)) for n in ("ugatit_D_global", "ugatit_D_local")
+    )
+    bundle = {"genA2B": official_state(g), "genB2A": official_state(g)}
+    bundle |= {"disGA": d_global, "disGB": d_global, "disLA": d_local, "disLB": d_local}
+    path = tmp_path / "selfie2anime_params_latest.pt"
+    torch.save(bundle, path)
+    run = tmp_path / "u"
+    r = cli("convert", "--from", "ugatit", str(path), "--out", str(run))
+    assert r.returncode == 0, r.stderr
+    assert "no file for" not in r.stdout  # nothing left untrained
+    method = xdomain.load(run)
+    assert method.spec.image_size == 64 and method.cfg.n_layers_global == 7
+    for reverse in (False, True):
+        y = method.translate(g["input"].clone(), reverse=reverse)
+        torch.testing.assert_close(y, g["output_eval.0"], atol=ATOL, rtol=ATOL)

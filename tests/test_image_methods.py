@@ -215,3 +215,39 @@ def test_unlabelled_domains_get_a_real_a_vs_real_b_judge(tmp_path, monkeypatch):
     back = score_direction(judge, kind, dark(32), torch.full((32,), -1), a_tr, a_te, domain_label=0)
     assert back["domain_acc"] == 1.0
     assert {"fid_judge", "kid_judge_std", "kid_judge_floor"} <= set(good)
+
+
+# ----------------------------------------------------------------------------- U-GAT-IT
+
+
+def test_ugatit_step_trains_all_six_networks_and_clips_rho():
+    m = _build("ugatit", ngf=4, ndf=4, n_blocks=1, n_layers_global=4, n_layers_local=3)
+    nets = ("G_ab", "G_ba", "D_a", "D_b", "D_a_local", "D_b_local")
+    before = {k: _params(getattr(m, k)) for k in nets}
+    with torch.no_grad():  # push a rho outside [0, 1]: the step must clip it back
+        m.G_ab.decoder_blocks[0].norm1.rho.fill_(1.5)
+    logs = m.train_step(_batch(), 0)
+    assert set(logs) == {"loss_d", "loss_adv", "loss_cyc", "loss_idt", "loss_cam"}
+    for k, p in before.items():
+        assert not torch.equal(p, _params(getattr(m, k))), f"{k} did not train"
+    rhos = [x.rho for x in m.G_ab.modules() if hasattr(x, "rho")]
+    assert rhos and all(0 <= float(r.detach().min()) <= float(r.detach().max()) <= 1 for r in rhos)
+
+
+def test_ugatit_full_is_fixed_size_light_is_not(tmp_path):
+    from xdomain.errors import ConfigError
+
+    full = _build("ugatit", ngf=4, ndf=4, n_blocks=1, n_layers_global=4, n_layers_local=3)
+    light = _build(
+        "ugatit", ngf=4, ndf=4, n_blocks=1, n_layers_global=4, n_layers_local=3, light=True
+    )
+    assert not full.any_size and light.any_size
+    assert light.translate(torch.zeros(1, 3, 36, 44)).shape == (1, 3, 36, 44)
+    with pytest.raises(XDomainError, match=r"\(3, 32, 32\)"):
+        full.translate(torch.zeros(1, 3, 36, 44))
+    full.visualize(
+        {"a": torch.zeros(2, 3, 32, 32), "b": torch.zeros(2, 3, 32, 32)}, tmp_path / "s.png"
+    )
+    assert (tmp_path / "s.png").stat().st_size > 0
+    with pytest.raises(ConfigError, match="n_layers_global=7 needs images of at least 64 px"):
+        _build("ugatit", ngf=4, ndf=4, n_blocks=1)

@@ -380,15 +380,16 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser(
         "convert",
         parents=[common],
-        help="turn published official checkpoints (CycleGAN, DiscoGAN) into an xdomain run",
+        help="turn published official checkpoints (CycleGAN, DiscoGAN, U-GAT-IT) into an xdomain"
+        " run",
     )
     s.add_argument(
         "--from",
         dest="family",
         required=True,
-        choices=["cyclegan", "discogan"],
-        help="whose code wrote the files: junyanz/pytorch-CycleGAN-and-pix2pix (cyclegan) or"
-        " SKTBrain/DiscoGAN (discogan)",
+        choices=["cyclegan", "discogan", "ugatit"],
+        help="whose code wrote the files: junyanz/pytorch-CycleGAN-and-pix2pix (cyclegan),"
+        " SKTBrain/DiscoGAN (discogan) or znxlwm/UGATIT-pytorch (ugatit: one file, six nets)",
     )
     s.add_argument(
         "files",

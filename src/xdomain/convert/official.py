@@ -10,6 +10,9 @@ its name, following each code base's own file naming:
   `horse2zebra.pth` is one generator: it fills G_ab.
 - DiscoGAN (SKTBrain): `model_gen_B*` -> G_ab (its generator_B maps A to B), `model_gen_A*` ->
   G_ba, `model_dis_A*` -> D_a, `model_dis_B*` -> D_b; a lone generator fills G_ab.
+- U-GAT-IT (znxlwm/UGATIT-pytorch): one file holds all six networks: genA2B -> G_ab, genB2A ->
+  G_ba, disGA / disLA -> D_a / D_a_local (they judge domain A), disGB / disLB -> D_b /
+  D_b_local. The file holds no optimizer state, so nothing is dropped.
 
 Networks no file provides keep their seeded initialisation; the checkpoint lists them under
 `untrained` and says so at conversion time.
@@ -29,7 +32,16 @@ from torch import Tensor
 from xdomain.errors import CheckpointError, XDomainError
 from xdomain.io import sha256_file
 
-FAMILIES = ("cyclegan", "discogan")
+FAMILIES = ("cyclegan", "discogan", "ugatit")
+# our network names for the six entries of an official U-GAT-IT checkpoint
+UGATIT_ROLES = {
+    "genA2B": "G_ab",
+    "genB2A": "G_ba",
+    "disGA": "D_a",
+    "disGB": "D_b",
+    "disLA": "D_a_local",
+    "disLB": "D_b_local",
+}
 
 
 def _cyclegan_role(name: str, is_g: bool) -> str:
@@ -44,8 +56,34 @@ def _discogan_role(name: str, is_g: bool) -> str:
     return "D_b" if re.search(r"dis_?B", name) else "D_a"
 
 
-def _read(family: str, path: Path) -> tuple[str, dict[str, Tensor], dict[str, Any]]:
-    """-> (role, our state_dict, constructor kwargs) of one official file."""
+def _read(family: str, path: Path) -> list[tuple[str, dict[str, Tensor], dict[str, Any]]]:
+    """-> [(role, our state_dict, constructor kwargs)] of the networks in one official file."""
+    if family == "ugatit":
+        from xdomain.convert import ugatit
+
+        bundle = ugatit.read_official(path)
+        src = str(path)
+        out = []
+        for key, role in UGATIT_ROLES.items():
+            st = bundle[key]
+            if role.startswith("G"):
+                out.append(
+                    (role, ugatit.generator(st, source=src), ugatit.infer_generator(st, source=src))
+                )
+            else:
+                out.append(
+                    (
+                        role,
+                        ugatit.discriminator(st, source=src),
+                        ugatit.infer_discriminator(st, source=src),
+                    )
+                )
+        return out
+    return [_read_one(family, path)]
+
+
+def _read_one(family: str, path: Path) -> tuple[str, dict[str, Tensor], dict[str, Any]]:
+    """-> (role, our state_dict, constructor kwargs) of a one-network official file."""
     if family == "cyclegan":
         from xdomain.convert import junyanz as mod
 
@@ -92,16 +130,17 @@ def convert(
     for f in map(Path, files):
         if not f.is_file():
             raise XDomainError(f"'{f}' is not a file; give the official checkpoint file(s)")
-        role, state, kwargs = _read(family, f)
-        if role in read:
-            raise XDomainError(
-                f"'{f}' and '{read[role][0]}' both convert to {role}; give one file per network"
-            )
-        read[role] = (f, state, kwargs)
+        for role, state, kwargs in _read(family, f):
+            if role in read:
+                raise XDomainError(
+                    f"'{f}' and '{read[role][0]}' both convert to {role}; give one file per network"
+                )
+            read[role] = (f, state, kwargs)
     gens = [v for k, v in read.items() if k.startswith("G")]
     if not gens:
         raise XDomainError("no generator among the files; xdomain convert needs at least one")
-    g_kw, d_kw = gens[0][2], next((v[2] for k, v in read.items() if k.startswith("D")), {})
+    g_kw = gens[0][2]
+    d_kw = {k: v[2] for k, v in read.items() if k.startswith("D")}
     model, spec = _model_config(family, g_kw, d_kw)
     method_cls = METHODS[family]
     torch.manual_seed(0)
@@ -132,7 +171,8 @@ def convert(
     )
     out.mkdir(parents=True, exist_ok=True)
     rundir.check_fresh(out, overwrite=overwrite)
-    untrained = sorted({"G_ab", "G_ba", "D_a", "D_b"} - set(read))
+    nets = {n for n, m in method.named_children() if n.startswith(("G_", "D_"))}
+    untrained = sorted(nets - set(read))
     tensors, rng = ckpt.rng_state()
     state: dict[str, Any] = {
         "method": family,
@@ -159,13 +199,29 @@ def convert(
     return {"checkpoint": path, "roles": roles, "untrained": untrained}
 
 
-def _model_config(family: str, g_kw: dict[str, Any], d_kw: dict[str, Any]) -> tuple[Any, Any]:
-    """The method Config and DataSpec that fit the official networks' shapes."""
+def _model_config(
+    family: str, g_kw: dict[str, Any], d_kws: dict[str, dict[str, Any]]
+) -> tuple[Any, Any]:
+    """The method Config and DataSpec that fit the official networks' shapes (`d_kws`: the
+    discriminators read, by role)."""
     from xdomain.methods import METHODS
     from xdomain.methods.base import DataSpec
 
     cls: Callable[..., Any] = METHODS[family].Config
     channels = int(g_kw.get("in_channels", 3))
+    d_kw = next(iter(d_kws.values()), {})
+    if family == "ugatit":
+        light = bool(g_kw.get("light", False))
+        size = int(g_kw.get("img_size", 256))  # a light generator does not record its size
+        model = cls(
+            ngf=g_kw["ngf"],
+            n_blocks=g_kw["n_blocks"],
+            light=light,
+            ndf=d_kw.get("ndf", 64),
+            n_layers_global=d_kws.get("D_a", {}).get("n_layers", 7),
+            n_layers_local=d_kws.get("D_a_local", {}).get("n_layers", 5),
+        )
+        return model, DataSpec(kind="image", channels=channels, image_size=size)
     if family == "cyclegan":
         model = cls(
             ngf=g_kw["ngf"],

@@ -4,11 +4,13 @@ from xdomain.methods.base import Batch, DataSpec, Method
 from xdomain.methods.cyclegan import CycleGAN
 from xdomain.methods.discogan import DiscoGAN
 from xdomain.methods.dtn import DTN
+from xdomain.methods.ugatit import UGATIT
 
 METHODS: dict[str, type[Method]] = {
     "dtn": DTN,
     "discogan": DiscoGAN,
     "cyclegan": CycleGAN,
+    "ugatit": UGATIT,
 }
 
 __all__ = ["METHODS", "Batch", "DataSpec", "Method"]
