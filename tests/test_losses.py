@@ -63,3 +63,20 @@ def test_translation_keeps_content_and_cutout_blanks_a_square() -> None:
         torch.Generator().manual_seed(0),
     )
     assert (z == z.min()).sum() >= 16  # a 4x4 hole at the image minimum
+
+
+def test_feature_matching_compares_batch_means_per_layer():
+    from xdomain.losses import feature_matching
+
+    real = [torch.ones(4, 2, 3, 3), torch.zeros(4, 5)]
+    fake = [
+        torch.zeros(4, 2, 3, 3, requires_grad=True),
+        torch.full((4, 5), 2.0, requires_grad=True),
+    ]
+    loss = feature_matching(real, fake)
+    assert float(loss) == 1.0 + 4.0  # (1 - 0)^2 and (0 - 2)^2, each averaged over its elements
+    loss.backward()
+    assert fake[0].grad is not None and float(fake[0].grad.abs().sum()) > 0
+    # a batch with the same mean matches, whatever its spread (the point of the loss)
+    spread = [torch.tensor([[0.0], [2.0]])]
+    assert float(feature_matching([torch.ones(2, 1)], spread)) == 0.0

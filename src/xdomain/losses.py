@@ -55,6 +55,16 @@ def gan_g(fake: Tensor, kind: GanKind = "vanilla") -> Tensor:
     raise ValueError(f"unknown GAN loss '{kind}'; valid: vanilla, lsgan, hinge")
 
 
+def feature_matching(real_feats: list[Tensor], fake_feats: list[Tensor]) -> Tensor:
+    """Feature matching (Salimans et al. 2016, DiscoGAN's reference): for each of D's layers, the
+    squared distance between the batch means of its features on real and on fake images,
+    averaged over the feature's elements, summed over layers. Real features carry no gradient."""
+    loss = fake_feats[0].new_zeros(())
+    for real, fake in zip(real_feats, fake_feats, strict=True):
+        loss = loss + ((real.detach().mean(0) - fake.mean(0)) ** 2).mean()
+    return loss
+
+
 def tv_loss(x: Tensor, beta: float = 1.0, eps: float = 1e-8) -> Tensor:
     """Total variation of (B, C, H, W) images, averaged over pixels (DTN's L_TV, exponent B).
 

@@ -48,7 +48,7 @@ from torch import Tensor, nn
 
 from xdomain.errors import ConfigError
 from xdomain.io import atomic_write
-from xdomain.losses import gan_d, gan_g
+from xdomain.losses import feature_matching, gan_d, gan_g
 from xdomain.methods.base import Batch, DataSpec, Method
 
 Variant = Literal["gan", "gan_recon", "discogan"]
@@ -247,11 +247,7 @@ class DiscoGAN(Method):
         logit_fake, feats_fake = d(fake)
         with torch.no_grad():
             _, feats_real = d(real)
-        # feature matching: batch means of D's features on real vs fake, squared, per layer
-        fm = sum(
-            ((fr.mean(0) - ff.mean(0)) ** 2).mean()
-            for fr, ff in zip(feats_real, feats_fake, strict=True)
-        )
+        fm = feature_matching(feats_real, feats_fake)
         return (1 - self.cfg.fm_weight) * gan_g(logit_fake) + self.cfg.fm_weight * fm
 
     def generate(
