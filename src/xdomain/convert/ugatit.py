@@ -39,7 +39,13 @@ from xdomain.convert.common import (
     strip_data_parallel,
 )
 from xdomain.errors import CheckpointError, short
-from xdomain.nn.morph import LayerInstanceNorm, MappingNetwork, MorphAdaLIN, MorphDiscriminator
+from xdomain.nn.morph import (
+    LayerInstanceNorm,
+    MappingNetwork,
+    MorphAdaLIN,
+    MorphDiscriminator,
+    MorphGenerator,
+)
 from xdomain.nn.ugatit import UGATITDiscriminator, UGATITGenerator
 
 _G_WHAT = "an official U-GAT-IT ResnetGenerator"
@@ -54,6 +60,8 @@ _LIN_WHAT = "an official Morph-UGATIT LayerInstanceNorm"
 _LIN_HINT = "rho, gamma, beta"
 _MD_WHAT = "an official Morph-UGATIT Discriminator"
 _MD_HINT = "local_/global_ base.{i}.*, cam.*, head.1.* keys"
+_MG_WHAT = "an official Morph-UGATIT Generator"
+_MG_HINT = "encoder.*, cam_w, cam_bias, conv1x1.0.*, mlp.mlp.*, adain_resblocks.*, decoder.* keys"
 
 # the entries of the official U-GAT-IT checkpoint (`UGATIT.save`), and of Morph-UGATIT's
 UGATIT_NETWORKS = ("genA2B", "genB2A", "disGA", "disGB", "disLA", "disLB")
@@ -364,6 +372,100 @@ def morph_discriminator(
     return remap(strip_data_parallel(state), table, net, _MD_WHAT, _MD_HINT, source)
 
 
+def _morph_generator_prefixes(n_blocks: int) -> dict[str, str]:
+    """Official module path -> ours. `encoder`: 0 pad, 1 conv, 2 IN, 3 relu | 4-6, 7-9 down
+    (conv, IN, relu) | 10.. ResnetBlocks (`conv_block`: pad, conv, IN, relu, pad, conv, IN).
+    `decoder`: 0 up, 1 pad, 2 conv, 3 LIN, 4 relu | 5 pad, 6 conv, 7 LIN, 8 relu | 9-17 the
+    same at half width | 18 pad, 19 conv, 20 tanh. The root parameters `cam_w`, `cam_bias`
+    are renamed before this table applies (see `_MORPH_ROOT_KEYS`)."""
+    table = {
+        "encoder.1": "stem.conv",
+        "encoder.2": "stem.norm",
+        "encoder.4": "down1.conv",
+        "encoder.5": "down1.norm",
+        "encoder.7": "down2.conv",
+        "encoder.8": "down2.norm",
+        "cam": "cam",
+        "conv1x1.0": "cam.fuse.0",
+        "decoder.2": "up1.conv",
+        "decoder.3": "up1.norm",
+        "decoder.6": "refine1.conv",
+        "decoder.7": "refine1.norm",
+        "decoder.11": "up2.conv",
+        "decoder.12": "up2.norm",
+        "decoder.15": "refine2.conv",
+        "decoder.16": "refine2.norm",
+        "decoder.19": "head.conv",
+    }
+    table |= {f"mlp.mlp.{1 + 3 * k}": f"mapping.fcs.{k}" for k in range(8)}
+    for b in range(n_blocks):
+        official, ours = f"encoder.{10 + b}.conv_block", f"encoder_blocks.{b}"
+        table |= {
+            f"{official}.1": f"{ours}.conv1",
+            f"{official}.2": f"{ours}.norm1",
+            f"{official}.5": f"{ours}.conv2",
+            f"{official}.6": f"{ours}.norm2",
+        }
+        official, ours = f"adain_resblocks.{b}", f"decoder_blocks.{b}"
+        table |= {f"{official}.conv1.1": f"{ours}.conv1", f"{official}.conv2.1": f"{ours}.conv2"}
+        for k in (1, 2):
+            norm = f"{ours}.norm{k}"
+            table[f"{official}.addin_{k}"] = norm
+            table[f"{official}.addin_{k}.gamma"] = f"{norm}.gamma"
+            table[f"{official}.addin_{k}.beta"] = f"{norm}.beta"
+    return table
+
+
+# the generator's CAM parameters sit on the official root module, which a module-path table
+# cannot address; they become our `cam` module's leaves first
+_MORPH_ROOT_KEYS = {"cam_w": "cam.weight", "cam_bias": "cam.cam_bias"}
+
+
+def infer_morph_generator(
+    state: Mapping[str, Tensor], *, source: str = DEFAULT_SOURCE
+) -> dict[str, Any]:
+    """`MorphGenerator` keyword arguments (in_channels, out_channels, ngf, n_blocks, z_dim) read
+    off an official Morph-UGATIT `Generator` state_dict: z_dim is half the mapping network's
+    input width, n_blocks the number of AdaLIN residual blocks (and of encoder ResnetBlocks)."""
+    s = strip_data_parallel(state)
+    stem = conv_weight(s, "encoder.1.weight", source, _MG_WHAT, "the 7x7 input conv")
+    head = conv_weight(s, "decoder.19.weight", source, _MG_WHAT, "the 7x7 output conv")
+    _tensor(s, "cam_w", 2, source, _MG_WHAT)
+    _tensor(s, "cam_bias", 1, source, _MG_WHAT)
+    mlp_in = int(_tensor(s, "mlp.mlp.1.weight", 2, source, _MG_WHAT).shape[1])
+    if mlp_in % 2:
+        raise CheckpointError(
+            f"{source}: mlp.mlp.1.weight reads {mlp_in} features, but {_MG_WHAT} reads"
+            " 2 * z_dim (an even number); the file mixes layers of different networks"
+        )
+    adain = _indices(s, r"adain_resblocks\.(\d+)\..+")
+    n_blocks = len(adain)
+    _check_layout(adain, list(range(n_blocks)), "AdaLIN residual", source, _MG_WHAT)
+    encoder = _indices(s, r"encoder\.(\d+)\.conv_block\..+")
+    _check_layout(encoder, list(range(10, 10 + n_blocks)), "encoder residual", source, _MG_WHAT)
+    return {
+        "in_channels": int(stem.shape[1]),
+        "out_channels": int(head.shape[0]),
+        "ngf": int(stem.shape[0]),
+        "n_blocks": n_blocks,
+        "z_dim": mlp_in // 2,
+    }
+
+
+def morph_generator(
+    state: Mapping[str, Tensor], *, source: str = DEFAULT_SOURCE
+) -> dict[str, Tensor]:
+    """An official Morph-UGATIT `Generator` state_dict (the checkpoint's `G`) -> our
+    `MorphGenerator`'s (load with `strict=True`). Official generators all have ngf=64: the
+    official AdaLIN and mapping network are 256 wide."""
+    kw = infer_morph_generator(state, source=source)
+    with torch.device("meta"):
+        net = MorphGenerator(**kw)
+    s = {_MORPH_ROOT_KEYS.get(k, k): v for k, v in strip_data_parallel(state).items()}
+    table = _morph_generator_prefixes(kw["n_blocks"])
+    return remap(s, table, net, _MG_WHAT, _MG_HINT, source)
+
+
 # ---------------------------------------------------------------------------- file readers
 
 
@@ -413,6 +515,6 @@ def read_official(path: str | Path) -> dict[str, dict[str, Tensor]]:
 
 
 def read_morph_official(path: str | Path) -> dict[str, dict[str, Tensor]]:
-    """An official Morph-UGATIT checkpoint ({G, D_A, D_B: state_dict}) as {name: state_dict}.
-    Only the discriminators and the generator's `mlp.mlp.*` part convert so far."""
+    """An official Morph-UGATIT checkpoint ({G, D_A, D_B: state_dict}) as {name: state_dict}:
+    G through `morph_generator`, D_A and D_B through `morph_discriminator`."""
     return _read_bundle(path, MORPH_NETWORKS, "an official Morph-UGATIT checkpoint")
