@@ -63,6 +63,15 @@ def _cmd_translate(args: argparse.Namespace) -> int:
     kwargs: dict[str, object] = {"target": args.target} if args.target else {}
     if args.reverse:
         kwargs["reverse"] = True
+    if args.morph is not None or args.alpha is not None:
+        if args.reverse:
+            raise XDomainError(
+                "--morph/--alpha run from a (alpha 0) to b (alpha 1); drop --reverse"
+            )
+        if args.morph is not None and args.alpha is not None:
+            raise XDomainError("give --morph N (a strip) or --alpha A (one position), not both")
+        n = args.morph
+        kwargs["alpha"] = [i / (n - 1) for i in range(n)] if n is not None else args.alpha
     preprocess = args.preprocess or ("none" if method.any_size else "crop")
     result = inference.translate_files(
         method,
@@ -261,6 +270,23 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _morph_steps(text: str) -> int:
+    value = _positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"{value}: a morph strip needs at least 2 steps")
+    return value
+
+
+def _unit_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value} is outside [0, 1]")
+    return value
+
+
 CKPT_HELP = "which checkpoint of a run directory: latest (default), best or step-N"
 
 
@@ -336,6 +362,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="translate b -> a (methods that learn both directions: CycleGAN, DiscoGAN)",
     )
     s.add_argument(
+        "--morph",
+        type=_morph_steps,
+        metavar="N",
+        help="write each input's N-step morph from a to b as one strip (alpha 0 .. 1;"
+        " methods with a morph: Morph-UGATIT)",
+    )
+    s.add_argument(
+        "--alpha",
+        type=_unit_float,
+        metavar="A",
+        help="translate to the morph position A in [0, 1] (0: domain a, 1: domain b)",
+    )
+    s.add_argument(
         "--output-size",
         default="model",
         choices=["model", "input"],
@@ -380,16 +419,17 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser(
         "convert",
         parents=[common],
-        help="turn published official checkpoints (CycleGAN, DiscoGAN, U-GAT-IT) into an xdomain"
-        " run",
+        help="turn published official checkpoints (CycleGAN, DiscoGAN, U-GAT-IT, Morph-UGATIT)"
+        " into an xdomain run",
     )
     s.add_argument(
         "--from",
         dest="family",
         required=True,
-        choices=["cyclegan", "discogan", "ugatit"],
+        choices=["cyclegan", "discogan", "ugatit", "morph-ugatit"],
         help="whose code wrote the files: junyanz/pytorch-CycleGAN-and-pix2pix (cyclegan),"
-        " SKTBrain/DiscoGAN (discogan) or znxlwm/UGATIT-pytorch (ugatit: one file, six nets)",
+        " SKTBrain/DiscoGAN (discogan), znxlwm/UGATIT-pytorch (ugatit: one file, six nets) or"
+        " shoutOutYangJie/Morph-UGATIT (morph-ugatit: one file of G, D_A, D_B)",
     )
     s.add_argument(
         "files",

@@ -65,6 +65,14 @@ def feature_matching(real_feats: list[Tensor], fake_feats: list[Tensor]) -> Tens
     return loss
 
 
+def cam_loss(translate: Tensor, keep: Tensor) -> Tensor:
+    """U-GAT-IT's CAM loss of G (the official `CAMLoss`): BCE on the auxiliary classifier's
+    logits, "needs translating" (1) for an image from the generator's source domain and "keep"
+    (0) for one already in its target domain (the identity pass)."""
+    bce = F.binary_cross_entropy_with_logits
+    return bce(translate, torch.ones_like(translate)) + bce(keep, torch.zeros_like(keep))
+
+
 def tv_loss(x: Tensor, beta: float = 1.0, eps: float = 1e-8) -> Tensor:
     """Total variation of (B, C, H, W) images, averaged over pixels (DTN's L_TV, exponent B).
 

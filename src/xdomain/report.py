@@ -41,6 +41,18 @@ def save_grid(rows: list[Tensor], path: str | Path, scale: int = 2) -> Path:
     return path
 
 
+def attention_image(h: Tensor, like: Tensor) -> Tensor:
+    """An attention map (B, 1, h, w) (U-GAT-IT's CAM heat map) -> (B, C, H, W) in [-1, 1] at
+    the size and channel count of `like`, min-max scaled per image, for a sample grid row."""
+    import torch.nn.functional as F
+
+    h = F.interpolate(h.float(), size=like.shape[-2:], mode="bilinear", align_corners=False)
+    lo = h.amin(dim=(1, 2, 3), keepdim=True)
+    hi = h.amax(dim=(1, 2, 3), keepdim=True)
+    h = (h - lo) / (hi - lo).clamp_min(1e-8) * 2 - 1
+    return h.expand(-1, like.shape[1], -1, -1)
+
+
 def _records(run: Path) -> list[dict[str, Any]]:
     path = run / "metrics.jsonl"
     out = []
@@ -95,8 +107,9 @@ def _img_tag(path: Path, width: int | None = None) -> str:
     return f'<img src="data:image/png;base64,{data}"{w} alt="{html.escape(path.name)}">'
 
 
-def write_report(run: str | Path) -> Path:
-    """Write `run/report.html`: final metrics, curves, the latest sample grids and figures."""
+def write_report(run: str | Path, sample_rows: str = "input, translation") -> Path:
+    """Write `run/report.html`: final metrics, curves, the latest sample grids and figures.
+    `sample_rows` says what the sample grids' rows show (the method's `sample_rows`)."""
     run = Path(run)
     records = _records(run)
     final_path = run / "final_metrics.json"
@@ -127,7 +140,7 @@ def write_report(run: str | Path) -> Path:
         parts += [f"<p>{html.escape(f.stem)}<br>{_img_tag(f, 640)}</p>" for f in figures]
     samples = sorted((run / "samples").glob("step-*.png"))
     if samples:
-        parts.append("<h2>Samples (rows: input, translation)</h2>")
+        parts.append(f"<h2>Samples</h2><p>Rows: {html.escape(sample_rows)}.</p>")
         for f in samples[-4:][::-1]:
             parts.append(f"<p>{html.escape(f.stem)}<br>{_img_tag(f)}</p>")
     cfg = run / "config.yaml"

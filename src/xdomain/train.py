@@ -415,7 +415,7 @@ class Trainer:
             final = self._final_metrics()
             from xdomain.report import write_report
 
-            write_report(self.out)
+            write_report(self.out, sample_rows=self.method.sample_rows)
         self.close()
         return final
 

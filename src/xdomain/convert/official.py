@@ -13,6 +13,9 @@ its name, following each code base's own file naming:
 - U-GAT-IT (znxlwm/UGATIT-pytorch): one file holds all six networks: genA2B -> G_ab, genB2A ->
   G_ba, disGA / disLA -> D_a / D_a_local (they judge domain A), disGB / disLB -> D_b /
   D_b_local. The file holds no optimizer state, so nothing is dropped.
+- Morph-UGATIT (shoutOutYangJie/Morph-UGATIT): one file of {G, D_A, D_B}: G -> G (the one
+  generator), D_A -> D_b (the reference's D_A judges the A -> B output, domain B), D_B -> D_a;
+  a file with G alone leaves both Ds untrained. Nothing else is in the file.
 
 Networks no file provides keep their seeded initialisation; the checkpoint lists them under
 `untrained` and says so at conversion time.
@@ -32,7 +35,7 @@ from torch import Tensor
 from xdomain.errors import CheckpointError, XDomainError
 from xdomain.io import sha256_file
 
-FAMILIES = ("cyclegan", "discogan", "ugatit")
+FAMILIES = ("cyclegan", "discogan", "ugatit", "morph-ugatit")
 # our network names for the six entries of an official U-GAT-IT checkpoint
 UGATIT_ROLES = {
     "genA2B": "G_ab",
@@ -42,6 +45,8 @@ UGATIT_ROLES = {
     "disLA": "D_a_local",
     "disLB": "D_b_local",
 }
+# and of an official Morph-UGATIT checkpoint
+MORPH_ROLES = {"G": "G", "D_A": "D_b", "D_B": "D_a"}
 
 
 def _cyclegan_role(name: str, is_g: bool) -> str:
@@ -58,6 +63,25 @@ def _discogan_role(name: str, is_g: bool) -> str:
 
 def _read(family: str, path: Path) -> list[tuple[str, dict[str, Tensor], dict[str, Any]]]:
     """-> [(role, our state_dict, constructor kwargs)] of the networks in one official file."""
+    if family == "morph-ugatit":
+        from xdomain.convert import ugatit
+
+        bundle = ugatit.read_morph_official(path)
+        src = str(path)
+        out = []
+        for key, st in bundle.items():
+            if key == "G":
+                net = (
+                    ugatit.morph_generator(st, source=src),
+                    ugatit.infer_morph_generator(st, source=src),
+                )
+            else:
+                net = (
+                    ugatit.morph_discriminator(st, source=src),
+                    ugatit.infer_morph_discriminator(st, source=src),
+                )
+            out.append((MORPH_ROLES[key], *net))
+        return out
     if family == "ugatit":
         from xdomain.convert import ugatit
 
@@ -137,12 +161,13 @@ def convert(
                 )
             read[role] = (f, state, kwargs)
     gens = [v for k, v in read.items() if k.startswith("G")]
+    method_name = family.replace("-", "_")  # `--from morph-ugatit` -> method morph_ugatit
     if not gens:
         raise XDomainError("no generator among the files; xdomain convert needs at least one")
     g_kw = gens[0][2]
     d_kw = {k: v[2] for k, v in read.items() if k.startswith("D")}
     model, spec = _model_config(family, g_kw, d_kw)
-    method_cls = METHODS[family]
+    method_cls = METHODS[method_name]
     torch.manual_seed(0)
     method = method_cls(model, spec)
     for role, (path, state, _) in read.items():
@@ -158,7 +183,7 @@ def convert(
     from xdomain.config import DataConfig
 
     cfg = RunConfig(
-        method=family,
+        method=method_name,
         model=model,
         description=f"converted from official {family} weights: "
         + ", ".join(p.name for p, _, _ in read.values()),
@@ -171,11 +196,11 @@ def convert(
     )
     out.mkdir(parents=True, exist_ok=True)
     rundir.check_fresh(out, overwrite=overwrite)
-    nets = {n for n, m in method.named_children() if n.startswith(("G_", "D_"))}
+    nets = {n for n, _ in method.named_children() if re.match(r"[GD](_|$)", n)}
     untrained = sorted(nets - set(read))
     tensors, rng = ckpt.rng_state()
     state: dict[str, Any] = {
-        "method": family,
+        "method": method_name,
         "config": to_dict(cfg),
         "spec": spec.to_dict(),
         "optimizers": {},
@@ -207,9 +232,20 @@ def _model_config(
     from xdomain.methods import METHODS
     from xdomain.methods.base import DataSpec
 
-    cls: Callable[..., Any] = METHODS[family].Config
+    cls: Callable[..., Any] = METHODS[family.replace("-", "_")].Config
     channels = int(g_kw.get("in_channels", 3))
     d_kw = next(iter(d_kws.values()), {})
+    if family == "morph-ugatit":
+        model = cls(
+            ngf=g_kw["ngf"],
+            n_blocks=g_kw["n_blocks"],
+            z_dim=g_kw["z_dim"],
+            ndf=d_kw.get("ndf", 64),
+            n_blocks_d=d_kw.get("n_blocks", 6),
+        )
+        # the reference trains on 256 px (load_size); the generator itself takes any multiple
+        # of 4, the converted run translates at 256 like the reference's test script
+        return model, DataSpec(kind="image", channels=channels, image_size=256)
     if family == "ugatit":
         light = bool(g_kw.get("light", False))
         size = int(g_kw.get("img_size", 256))  # a light generator does not record its size

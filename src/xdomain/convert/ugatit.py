@@ -470,10 +470,10 @@ def morph_generator(
 
 
 def _read_bundle(
-    path: str | Path, names: tuple[str, ...], what: str
+    path: str | Path, names: tuple[str, ...], what: str, optional: tuple[str, ...] = ()
 ) -> dict[str, dict[str, Tensor]]:
     """A `torch.save` of {name: state_dict} as {name: {key: tensor}}, every entry of `names`
-    required; other entries (none in the official files) are ignored."""
+    required and those of `optional` read where present; other entries are ignored."""
     path = Path(path)
     obj = load_weights_only(path, what=what)
     if not isinstance(obj, Mapping):
@@ -490,7 +490,7 @@ def _read_bundle(
             " the converters"
         )
     out: dict[str, dict[str, Tensor]] = {}
-    for name in names:
+    for name in (*names, *(n for n in optional if n in obj)):
         state = obj[name]
         if not isinstance(state, Mapping):
             raise CheckpointError(
@@ -515,6 +515,10 @@ def read_official(path: str | Path) -> dict[str, dict[str, Tensor]]:
 
 
 def read_morph_official(path: str | Path) -> dict[str, dict[str, Tensor]]:
-    """An official Morph-UGATIT checkpoint ({G, D_A, D_B: state_dict}) as {name: state_dict}:
-    G through `morph_generator`, D_A and D_B through `morph_discriminator`."""
-    return _read_bundle(path, MORPH_NETWORKS, "an official Morph-UGATIT checkpoint")
+    """An official Morph-UGATIT checkpoint ({G, D_A, D_B: state_dict}; the training script
+    saves the Ds beside G, a test-time file may hold G alone) as {name: state_dict}: G through
+    `morph_generator`, D_A and D_B through `morph_discriminator`. The official D_A judges
+    domain B (it sees G's A -> B output), D_B domain A."""
+    return _read_bundle(
+        path, MORPH_NETWORKS[:1], "an official Morph-UGATIT checkpoint", MORPH_NETWORKS[1:]
+    )

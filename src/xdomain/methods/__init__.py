@@ -4,6 +4,7 @@ from xdomain.methods.base import Batch, DataSpec, Method
 from xdomain.methods.cyclegan import CycleGAN
 from xdomain.methods.discogan import DiscoGAN
 from xdomain.methods.dtn import DTN
+from xdomain.methods.morph_ugatit import MorphUGATIT
 from xdomain.methods.ugatit import UGATIT
 
 METHODS: dict[str, type[Method]] = {
@@ -11,6 +12,7 @@ METHODS: dict[str, type[Method]] = {
     "discogan": DiscoGAN,
     "cyclegan": CycleGAN,
     "ugatit": UGATIT,
+    "morph_ugatit": MorphUGATIT,
 }
 
 __all__ = ["METHODS", "Batch", "DataSpec", "Method"]

@@ -55,6 +55,8 @@ class Method(nn.Module):
     #: True for fully convolutional generators: `translate` takes images of any size (a
     #: 300x451 photo through a generator trained on 256x256 crops), `preprocess="none"`
     any_size: ClassVar[bool] = False
+    #: what the rows of `visualize`'s sample grids show (the report's caption)
+    sample_rows: ClassVar[str] = "input, translation"
 
     def __init__(self, cfg: Any, spec: DataSpec) -> None:
         super().__init__()

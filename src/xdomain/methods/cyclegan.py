@@ -40,6 +40,7 @@ from xdomain.nn.resnet import ResnetGenerator
 class CycleGAN(Method):
     bidirectional = True
     any_size = True
+    sample_rows = "a, G(a), F(G(a)); b, F(b), G(F(b))"
 
     @dataclass
     class Config:

@@ -32,17 +32,17 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from xdomain.errors import ConfigError
-from xdomain.losses import gan_d_fake, gan_d_real, gan_g
+from xdomain.losses import cam_loss, gan_d_fake, gan_d_real, gan_g
 from xdomain.methods.base import Batch, DataSpec, Method
 from xdomain.nn.ugatit import UGATITDiscriminator, UGATITGenerator
 
 
-def _bce(logits: Tensor, target: float) -> Tensor:
-    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
-
-
 class UGATIT(Method):
     bidirectional = True
+    sample_rows = (
+        "a, G_ab's attention, G_ab(a), D_b's attention on it; b, G_ba's attention, G_ba(b),"
+        " D_a's attention on it"
+    )
 
     @dataclass
     class Config:
@@ -136,7 +136,7 @@ class UGATIT(Method):
         loss_adv = self._adv_g(fake_a, d_a) + self._adv_g(fake_b, d_b)
         loss_cyc = F.l1_loss(self.G_ba(fake_b)[0], a) + F.l1_loss(self.G_ab(fake_a)[0], b)
         loss_idt = F.l1_loss(idt_a, a) + F.l1_loss(idt_b, b)
-        loss_cam = _bce(cam_ab, 1.0) + _bce(cam_bb, 0.0) + _bce(cam_ba, 1.0) + _bce(cam_aa, 0.0)
+        loss_cam = cam_loss(cam_ab, cam_bb) + cam_loss(cam_ba, cam_aa)
         loss_g = (
             c.lambda_adv * loss_adv
             + c.lambda_cyc * loss_cyc
@@ -167,7 +167,7 @@ class UGATIT(Method):
     def visualize(self, fixed: Batch, path: Path) -> None:
         """Rows: a, G_ab's attention on a, G_ab(a), D_b's attention on G_ab(a); then the same
         for b. Attention maps are min-max scaled per image and drawn at the image's size."""
-        from xdomain.report import save_grid
+        from xdomain.report import attention_image, save_grid
 
         was_training = self.training
         self.eval()
@@ -176,16 +176,7 @@ class UGATIT(Method):
             for x, g, d in ((fixed["a"], self.G_ab, self.D_b), (fixed["b"], self.G_ba, self.D_a)):
                 y, _, heat_g = g(x)
                 _, _, heat_d = d(y)
-                rows += [x, _heat(heat_g, x), y, _heat(heat_d, x)]
+                rows += [x, attention_image(heat_g, x), y, attention_image(heat_d, x)]
             save_grid(rows, path)
         finally:
             self.train(was_training)
-
-
-def _heat(h: Tensor, like: Tensor) -> Tensor:
-    """(B, 1, h, w) attention -> (B, C, H, W) in [-1, 1], min-max scaled per image."""
-    h = F.interpolate(h.float(), size=like.shape[-2:], mode="bilinear", align_corners=False)
-    lo = h.amin(dim=(1, 2, 3), keepdim=True)
-    hi = h.amax(dim=(1, 2, 3), keepdim=True)
-    h = (h - lo) / (hi - lo).clamp_min(1e-8) * 2 - 1
-    return h.expand(-1, like.shape[1], -1, -1)

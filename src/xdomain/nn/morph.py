@@ -71,11 +71,12 @@ class MorphAdaLIN(nn.Module):
     learned scalar rho (initialised to 1, so r starts at 0.9 like U-GAT-IT's per-channel rho).
     """
 
-    def __init__(self, z_dim: int = 256) -> None:
+    def __init__(self, z_dim: int = 256, w_dim: int | None = None) -> None:
         super().__init__()
+        w_dim = z_dim if w_dim is None else w_dim  # the latent's width (official: = z_dim)
         self.rho = nn.Parameter(torch.ones(1))
-        self.gamma = nn.Linear(z_dim, z_dim)
-        self.beta = nn.Linear(z_dim, z_dim)
+        self.gamma = nn.Linear(w_dim, z_dim)
+        self.beta = nn.Linear(w_dim, z_dim)
 
     def forward(self, x: Tensor, w: Tensor) -> Tensor:
         r = torch.clamp(self.rho - 0.1, 0.0, 1.0)  # (1,), broadcast over (B, C, H, W)
@@ -225,17 +226,17 @@ class MorphEncoderBlock(nn.Module):
 
 class MorphDecoderBlock(nn.Module):
     """x + [pad, conv 3x3, AdaLIN(w), ReLU, pad, conv 3x3, AdaLIN(w)](x), biased convs:
-    ((B, C, H, W), w (B, C)) -> (B, C, H, W). Both norms read the same w."""
+    ((B, C, H, W), w (B, w_dim)) -> (B, C, H, W). Both norms read the same w."""
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, w_dim: int | None = None) -> None:
         super().__init__()
         self.pad1 = nn.ReflectionPad2d(1)
         self.conv1 = nn.Conv2d(channels, channels, 3)
-        self.norm1 = MorphAdaLIN(channels)
+        self.norm1 = MorphAdaLIN(channels, w_dim)
         self.act = nn.ReLU()
         self.pad2 = nn.ReflectionPad2d(1)
         self.conv2 = nn.Conv2d(channels, channels, 3)
-        self.norm2 = MorphAdaLIN(channels)
+        self.norm2 = MorphAdaLIN(channels, w_dim)
 
     def forward(self, x: Tensor, w: Tensor) -> Tensor:
         h = self.act(self.norm1(self.conv1(self.pad1(x)), w))
@@ -277,7 +278,8 @@ class MorphGenerator(nn.Module):
         down1, down2    conv 3x3 s2 (zero pad), affine IN, ReLU                   (B, C, H/4, W/4)
         encoder_blocks  n_blocks x [x + (pad, conv, IN, ReLU, pad, conv, IN)(x)]  -> e
         cam             `MorphCAM` (logits from e; the fused map feeds the decoder), ReLU
-        mapping         `MappingNetwork` z (B, 2 z_dim) -> w (B, C), 8 layers
+        mapping         `MappingNetwork` z (B, 2 z_dim) -> w (B, C), 8 layers (mapping=False:
+                        w = z, the AdaLIN layers read z directly)
         decoder_blocks  n_blocks x [x + (pad, conv, AdaLIN(w), ReLU, pad, conv, AdaLIN(w))(x)]
         up1, refine1    bilinear x2, conv 3x3 (C -> 2g), LIN, ReLU; conv 3x3, LIN, ReLU
         up2, refine2    the same, 2g -> g                                         (B, g, H, W)
@@ -300,6 +302,8 @@ class MorphGenerator(nn.Module):
         ngf: int = 64,
         n_blocks: int = 4,
         z_dim: int = 32,
+        mapping: bool = True,
+        mapping_layers: int = 8,
     ) -> None:
         super().__init__()
         if n_blocks < 0:
@@ -318,8 +322,13 @@ class MorphGenerator(nn.Module):
         self.down2 = _morph_down(2 * ngf, c)
         self.encoder_blocks = nn.Sequential(*(MorphEncoderBlock(c) for _ in range(n_blocks)))
         self.cam = MorphCAM(c, slope=0.0)
-        self.mapping = MappingNetwork(2 * z_dim, c, n_layers=8)
-        self.decoder_blocks = nn.ModuleList(MorphDecoderBlock(c) for _ in range(n_blocks))
+        # mapping=False (the Morph-UGATIT article's config B, no MLP): z itself is the latent
+        # and feeds the AdaLIN layers' gamma/beta Linear layers directly
+        self.mapping: nn.Module = (
+            MappingNetwork(2 * z_dim, c, n_layers=mapping_layers) if mapping else nn.Identity()
+        )
+        w_dim = c if mapping else 2 * z_dim
+        self.decoder_blocks = nn.ModuleList(MorphDecoderBlock(c, w_dim) for _ in range(n_blocks))
         self.up1 = _morph_conv_lin(c, 2 * ngf, upsample=True)
         self.refine1 = _morph_conv_lin(2 * ngf, 2 * ngf, upsample=False)
         self.up2 = _morph_conv_lin(2 * ngf, ngf, upsample=True)
