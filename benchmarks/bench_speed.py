@@ -8,6 +8,8 @@ Also: the time to translate one 256x256 image with CycleGAN's 9-block generator 
 published horse2zebra network's size.
 
     python benchmarks/bench_speed.py [--steps 30] [--recipes dtn-digits discogan-toy]
+
+`--recipes` re-measures those rows only and keeps the file's other rows, each with its commit.
 """
 
 from __future__ import annotations
@@ -125,10 +127,15 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2, help="torch intra-op threads (2 = this CPU)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    # --recipes re-measures those rows and keeps the others (each row names its commit)
+    old = json.loads((OUT / "speed.json").read_text()) if args.recipes else {}
+    keep = [r for r in old.get("rows", []) if r["recipe"] not in args.recipes] if old else []
+    for r in keep:
+        r.setdefault("commit", old.get("commit"))
     rows = []
     load_before = os.getloadavg()[0]  # other work on the machine slows every number below
     for recipe in args.recipes or recipe_names():
-        row = {"recipe": recipe, "method": load_config(recipe).method}
+        row = {"recipe": recipe, "method": load_config(recipe).method, "commit": commit()}
         extra = overrides_for(recipe)
         if extra:  # a folder recipe: random images, batch capped at 8 (it/s at that batch)
             row["batch_size"] = int(extra[-1].split("=")[1])
@@ -153,7 +160,7 @@ def main() -> None:
                 "cpus": os.cpu_count(),
                 "steps": args.steps,
                 "min_s": 5.0,
-                "rows": rows,
+                "rows": sorted(keep + rows, key=lambda r: r["recipe"]),
                 "resnet9_256px_s_per_image": g256,
             },
             indent=1,

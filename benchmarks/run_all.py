@@ -71,7 +71,8 @@ def _machine(m: object) -> str:
 def _speed(d: dict) -> list[str]:
     out = [
         "## Training speed (iterations/s, `train_step` only)",
-        f"commit {d['commit']}, {d['machine']}, {d['threads']} thread(s), {d['steps']} timed steps"
+        f"last run at commit {d['commit']} (each row names its own), {d['machine']},"
+        f" {d['threads']} thread(s), {d['steps']} timed steps"
         + (f", repeated for at least {d['min_s']:g} s" if "min_s" in d else "")
         + (
             f"; 1-min load average {d['loadavg_1min'][0]:.1f} -> {d['loadavg_1min'][1]:.1f} on"
@@ -80,14 +81,14 @@ def _speed(d: dict) -> list[str]:
             else ""
         ),
         "",
-        "| recipe | method | fp32 it/s | bf16 it/s | bf16 speed-up |",
-        "| --- | --- | ---: | ---: | ---: |",
+        "| recipe | method | fp32 it/s | bf16 it/s | bf16 speed-up | commit |",
+        "| --- | --- | ---: | ---: | ---: | --- |",
     ]
     for r in d["rows"]:
         batch = f" (random {r['batch_size']}-image batches)" if "batch_size" in r else ""
         out.append(
             f"| {r['recipe']}{batch} | {r['method']} | {r['fp32']:.2f} | {r['bf16']:.2f} |"
-            f" {r['bf16_speedup']:.2f}x |"
+            f" {r['bf16_speedup']:.2f}x | {r.get('commit', d['commit'])} |"
         )
     if "resnet9_256px_s_per_image" in d:
         g = d["resnet9_256px_s_per_image"]
@@ -188,6 +189,55 @@ def _toy(d: dict) -> list[str]:
     if (RESULTS / figure).is_file():
         out += ["", f"![D_b landscapes](results/{figure})"]
     return out
+
+
+def _toy_schedules() -> list[str]:
+    """Constant lr against linear decay at 40k iterations, every geometry measured with both
+    (the `*40k.json` / `*40k-decay.json` pairs): distinct B modes, mean and per seed."""
+    const, decay = {}, {}
+    for path in RESULTS.glob("toy-*40k*.json"):
+        d = json.loads(path.read_text())
+        into = decay if d.get("decay_start_fraction") is not None else const
+        for s in d["summary"]:
+            into[(s["geometry"], s["variant"])] = (s, d["commit"])
+    both = sorted(set(const) & set(decay), key=lambda k: (k[0], VARIANT_ORDER.index(k[1])))
+    if not both:
+        return []
+    out = [
+        "## DiscoGAN toy at 40k iterations: constant lr against linear decay (distinct B modes)",
+        "Each cell: mean; per seed (of 10), from the 40k tables above. Decay enters the toy"
+        " recipes only where it keeps at least as many modes for every variant of every"
+        " geometry.",
+        "",
+        "| geometry | variant | constant lr | decay from 50% | decay - constant |",
+        "| --- | --- | --- | --- | ---: |",
+    ]
+    worse = []
+    for key in both:
+        c, dc = const[key][0], decay[key][0]
+        diff = dc["modes_distinct_mean"] - c["modes_distinct_mean"]
+        if diff < 0:
+            worse.append(f"{key[0]}/{key[1]}")
+
+        def cell(x: dict) -> str:
+            per = ", ".join(f"{v:g}" for v in x["modes_distinct"])
+            return f"{x['modes_distinct_mean']:.2f}; {per}"
+
+        out.append(f"| {key[0]} | {key[1]} | {cell(c)} | {cell(dc)} | {diff:+.2f} |")
+    geoms = sorted({k[0] for k in both})
+    out += [
+        "",
+        f"Geometries with both schedules: {', '.join(geoms)}. "
+        + (
+            "Decay keeps fewer modes for " + ", ".join(worse) + "."
+            if worse
+            else "Decay keeps at least as many modes for every variant of these geometries."
+        ),
+    ]
+    return out
+
+
+VARIANT_ORDER = ["gan", "gan_recon", "discogan"]
 
 
 def _num(r: dict, key: str, digits: int = 4) -> str:
@@ -404,6 +454,8 @@ def render() -> Path:
         RESULTS.glob("toy*.json"), key=lambda q: (q.name != "toy.json", "decay" in q.name, q.name)
     ):  # toy.json, then tagged runs (toy-TAG.json), each schedule study's constant-lr table first
         lines += [*_toy(json.loads(path.read_text())), ""]
+    if schedules := _toy_schedules():
+        lines += [*schedules, ""]
     image = _load("image.json")
     if image and image.get("rows"):
         lines += [*_image(image, dtn), ""]
