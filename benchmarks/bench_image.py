@@ -10,7 +10,8 @@ Tasks (CPU scale, 32 px):
 
 Each run trains its recipe's full schedule with evaluation only at the end (the training time is
 the budget; the evaluation, judges included, is timed apart) and writes `results/image.json`, one
-row per recipe, each with the commit, machine and load average.
+row per recipe, each with the commit, machine and load average. The run directories stay under
+`benchmarks/runs/<recipe>` (git-ignored): `bench_morph.py` reads the Morph-UGATIT checkpoints.
 
     python benchmarks/bench_image.py                       # every task, both methods
     python benchmarks/bench_image.py --recipes cyclegan-digits --steps 200 --tag quick
@@ -21,7 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import tempfile
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -30,11 +31,33 @@ import torch
 from common import commit, dirty, load1, machine
 
 OUT = Path(__file__).parent / "results"
+# U-GAT-IT is Morph-UGATIT's configuration A; B and C are the morph-ugatit-b-* and morph-ugatit-*
+# recipes; the "without CAM" ablation runs on the shape change.
 TASKS = {
-    "digits": ("printed <-> handwritten digits", "cyclegan-digits", "discogan-digits"),
-    "fashion-shoes": ("sneaker <-> ankle boot", "cyclegan-fashion-shoes", "discogan-fashion-shoes"),
+    "digits": (
+        "printed <-> handwritten digits",
+        "cyclegan-digits",
+        "discogan-digits",
+        "ugatit-digits",
+        "ugatit-light-digits",
+        "morph-ugatit-b-digits",
+        "morph-ugatit-digits",
+    ),
+    "fashion-shoes": (
+        "sneaker <-> ankle boot",
+        "cyclegan-fashion-shoes",
+        "discogan-fashion-shoes",
+        "ugatit-fashion-shoes",
+        "ugatit-light-fashion-shoes",
+        "ugatit-nocam-fashion-shoes",
+        "morph-ugatit-b-fashion-shoes",
+        "morph-ugatit-fashion-shoes",
+    ),
     "shoes-bags": ("shoes <-> bags", "cyclegan-shoes-bags", "discogan-shoes-bags"),
 }
+# the run directories (final checkpoint, samples, report) of the last measurement: bench_morph
+# reads the Morph-UGATIT ones; not committed
+RUNS = Path(__file__).parent / "runs"
 KEEP = (
     "acc",
     "ba_acc",
@@ -71,27 +94,30 @@ def run_recipe(recipe: str, steps: int | None, threads: int) -> dict[str, Any]:
     if base.train.decay_start is not None and steps:  # keep the schedule's shape when shortened
         over.append(f"train.decay_start={int(n * base.train.decay_start / base.train.steps)}")
     cfg = load_config(recipe, over)
-    with tempfile.TemporaryDirectory(prefix="xdomain-bench-") as tmp:
-        trainer = Trainer(cfg, Path(tmp) / "run")
-        timed = {"eval_s": 0.0}
-        evaluate = trainer.evaluate
+    run_dir = RUNS / recipe
+    if run_dir.exists():
+        shutil.rmtree(run_dir)  # a fresh measurement replaces the last one
+    RUNS.mkdir(exist_ok=True)
+    trainer = Trainer(cfg, run_dir)
+    timed = {"eval_s": 0.0}
+    evaluate = trainer.evaluate
 
-        def timed_evaluate() -> dict[str, float]:
-            t = time.perf_counter()
-            try:
-                return evaluate()
-            finally:
-                timed["eval_s"] += time.perf_counter() - t
-
-        trainer.evaluate = timed_evaluate  # type: ignore[method-assign]
+    def timed_evaluate() -> dict[str, float]:
+        t = time.perf_counter()
         try:
-            load0 = load1()
-            t0 = time.perf_counter()
-            metrics = trainer.fit()
-            train_s = time.perf_counter() - t0 - timed["eval_s"]
+            return evaluate()
         finally:
-            trainer.close()
-        eval_s = timed["eval_s"]
+            timed["eval_s"] += time.perf_counter() - t
+
+    trainer.evaluate = timed_evaluate  # type: ignore[method-assign]
+    try:
+        load0 = load1()
+        t0 = time.perf_counter()
+        metrics = trainer.fit()
+        train_s = time.perf_counter() - t0 - timed["eval_s"]
+    finally:
+        trainer.close()
+    eval_s = timed["eval_s"]
     row = {
         "recipe": recipe,
         "method": cfg.method,

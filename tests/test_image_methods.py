@@ -251,3 +251,24 @@ def test_ugatit_full_is_fixed_size_light_is_not(tmp_path):
     assert (tmp_path / "s.png").stat().st_size > 0
     with pytest.raises(ConfigError, match="n_layers_global=7 needs images of at least 64 px"):
         _build("ugatit", ngf=4, ndf=4, n_blocks=1)
+
+
+def test_ugatit_without_cam_is_the_ablation(tmp_path):
+    """model.cam=false: no CAM parameters anywhere, no CAM loss, the rest trains unchanged."""
+    tiny = {"ngf": 4, "ndf": 4, "n_blocks": 1, "n_layers_global": 4, "n_layers_local": 3}
+    with_cam, without = _build("ugatit", **tiny), _build("ugatit", **tiny, cam=False)
+    assert any(".cam." in k for k in with_cam.state_dict())
+    assert not any(".cam." in k for k in without.state_dict())
+    nets = ("G_ab", "G_ba", "D_a", "D_b", "D_a_local", "D_b_local")
+    before = {k: _params(getattr(without, k)) for k in nets}
+    logs = without.train_step(_batch(), 0)
+    assert logs["loss_cam"] == 0.0
+    assert all(v > 0 for k, v in logs.items() if k != "loss_cam")
+    for k, p in before.items():
+        assert not torch.equal(p, _params(getattr(without, k))), f"{k} did not train"
+    _, cam_logit, heat = without.D_b(torch.zeros(2, 3, 32, 32))
+    assert cam_logit is None and heat.shape[:2] == (2, 1)  # the heat map is the channel sum
+    without.visualize(
+        {"a": torch.zeros(2, 3, 32, 32), "b": torch.zeros(2, 3, 32, 32)}, tmp_path / "s.png"
+    )
+    assert (tmp_path / "s.png").stat().st_size > 0

@@ -53,6 +53,12 @@ def attention_image(h: Tensor, like: Tensor) -> Tensor:
     return h.expand(-1, like.shape[1], -1, -1)
 
 
+def attention_rows(x: Tensor, heat_g: Tensor, y: Tensor, heat_d: Tensor) -> list[Tensor]:
+    """The four sample rows of an attention-guided translation: the inputs x, G's attention on
+    them, the translations y, D's attention on y (maps drawn at x's size)."""
+    return [x, attention_image(heat_g, x), y, attention_image(heat_d, x)]
+
+
 def _records(run: Path) -> list[dict[str, Any]]:
     path = run / "metrics.jsonl"
     out = []

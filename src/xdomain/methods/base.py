@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -19,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from xdomain.errors import NonFiniteLossError, XDomainError
+from xdomain.nn.pool import ImagePool
 
 Batch = dict[str, Tensor]  # unpaired: a, b (+ a_label, b_label); labelled: x, label; paired: a, b
 
@@ -121,6 +124,18 @@ class Method(nn.Module):
         y = self.translate(x)
         save_grid([x, y], path)
 
+    @contextmanager
+    def evaluating(self) -> Iterator[None]:
+        """Eval mode (and no autograd) for a block, then the mode it had before: for samples,
+        scores and translation in the middle of training."""
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                yield
+        finally:
+            self.train(was_training)
+
     # ------------------------------------------------------------------ shared machinery
     def attach(self, accelerator: Any) -> None:
         self.accelerator = accelerator
@@ -207,9 +222,7 @@ class Method(nn.Module):
                     f"{type(self).__name__}.translate does not take '{name}' "
                     f"(this method's options: {valid})"
                 )
-        was_training = self.training
-        self.eval()
-        try:
+        with self.evaluating():
             if isinstance(x, Tensor):
                 xb, single = self._check_input(x)
                 device = next(self.parameters()).device
@@ -245,8 +258,6 @@ class Method(nn.Module):
             y = self.translate(tensors, target=target, z=z, alpha=alpha, reverse=reverse)
             out = [tensor_to_pil(t) for t in y]
             return out[0] if isinstance(x, Image.Image) else out
-        finally:
-            self.train(was_training)
 
     def _check_input(self, x: Tensor) -> tuple[Tensor, bool]:
         """A tensor input -> (batch, was it one item); every misuse is a one-line error."""
@@ -304,6 +315,24 @@ _INPUT_HELP = (
     " list of PIL images; got {got} (numpy HxWxC uint8: PIL.Image.fromarray(a); a list of"
     " tensors: torch.stack(list))"
 )
+
+
+class HistoryPools:
+    """For a method with history pools of past fakes (`pool_a`, `pool_b`: `xdomain.nn.pool`) in
+    front of its discriminators: the pools are training state outside `state_dict`, so this
+    mixin saves them with every checkpoint and restores them on resume. List it before
+    `Method`: `class CycleGAN(HistoryPools, Method)`."""
+
+    pool_a: ImagePool
+    pool_b: ImagePool
+
+    def train_state(self) -> dict[str, Tensor]:
+        return {"pool_a": self.pool_a.state(), "pool_b": self.pool_b.state()}
+
+    def load_train_state(self, tensors: dict[str, Tensor]) -> None:
+        device = next(self.parameters()).device  # type: ignore[attr-defined]
+        self.pool_a.load_state(tensors.get("pool_a", torch.zeros(0)), device)
+        self.pool_b.load_state(tensors.get("pool_b", torch.zeros(0)), device)
 
 
 def _describe(x: Any) -> str:

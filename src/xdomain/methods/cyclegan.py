@@ -30,14 +30,14 @@ from torch import Tensor
 
 from xdomain.errors import ConfigError
 from xdomain.losses import GanKind, gan_d_fake, gan_d_real, gan_g
-from xdomain.methods.base import Batch, DataSpec, Method
+from xdomain.methods.base import Batch, DataSpec, HistoryPools, Method
 from xdomain.nn import init_weights
 from xdomain.nn.patchgan import PatchDiscriminator
 from xdomain.nn.pool import ImagePool
 from xdomain.nn.resnet import ResnetGenerator
 
 
-class CycleGAN(Method):
+class CycleGAN(HistoryPools, Method):  # pools saved with checkpoints
     bidirectional = True
     any_size = True
     sample_rows = "a, G(a), F(G(a)); b, F(b), G(F(b))"
@@ -123,15 +123,6 @@ class CycleGAN(Method):
 
     def generate_ba(self, x: Tensor) -> Tensor:
         return self.G_ba(x)  # (B, C, H, W)
-
-    # the history pools are training state outside state_dict: saved with every checkpoint
-    def train_state(self) -> dict[str, Tensor]:
-        return {"pool_a": self.pool_a.state(), "pool_b": self.pool_b.state()}
-
-    def load_train_state(self, tensors: dict[str, Tensor]) -> None:
-        device = next(self.parameters()).device
-        self.pool_a.load_state(tensors.get("pool_a", torch.zeros(0)), device)
-        self.pool_b.load_state(tensors.get("pool_b", torch.zeros(0)), device)
 
     def visualize(self, fixed: Batch, path: Any) -> None:
         """Rows: a, G(a), F(G(a)), b, F(b), G(F(b))."""

@@ -46,12 +46,12 @@ from torch import Tensor
 
 from xdomain.errors import ConfigError, XDomainError
 from xdomain.losses import cam_loss, gan_d_fake, gan_d_real, gan_g
-from xdomain.methods.base import Batch, DataSpec, Method
+from xdomain.methods.base import Batch, DataSpec, HistoryPools, Method
 from xdomain.nn.morph import MorphDiscriminator, MorphGenerator, domain_code
 from xdomain.nn.pool import ImagePool
 
 
-class MorphUGATIT(Method):
+class MorphUGATIT(HistoryPools, Method):  # pools saved with checkpoints
     bidirectional = True
     translate_options = frozenset({"alpha"})
     sample_rows = (
@@ -220,39 +220,23 @@ class MorphUGATIT(Method):
         outs = [self.G.synthesize(f, torch.lerp(w_a, w_b, t).expand(n, -1)) for t in alphas]
         return torch.stack(outs, dim=1)
 
-    # the history pools are training state outside state_dict: saved with every checkpoint
-    def train_state(self) -> dict[str, Tensor]:
-        return {"pool_a": self.pool_a.state(), "pool_b": self.pool_b.state()}
-
-    def load_train_state(self, tensors: dict[str, Tensor]) -> None:
-        device = next(self.parameters()).device
-        self.pool_a.load_state(tensors.get("pool_a", torch.zeros(0)), device)
-        self.pool_b.load_state(tensors.get("pool_b", torch.zeros(0)), device)
-
-    @torch.no_grad()
     def visualize(self, fixed: Batch, path: Path) -> None:
         """Rows: a, G's attention on a, a -> b, D_b's global attention on it; the 5-step morph
         of the first inputs (alpha 0, .25, .5, .75, 1, one row each); then b, its attention,
         b -> a, D_a's attention. Attention maps are min-max scaled per image."""
-        from xdomain.report import attention_image, save_grid
+        from xdomain.report import attention_rows, save_grid
 
-        was_training = self.training
-        self.eval()
-        try:
+        with self.evaluating():
             rows = []
             for x, reverse, d in ((fixed["a"], False, self.D_b), (fixed["b"], True, self.D_a)):
-                e = self.G.encode(x)
-                f, _ = self.G.attend(e)
+                f, _ = self.G.attend(self.G.encode(x))
                 heat_g = f.sum(1, keepdim=True)  # (B, 1, h, w), as U-GAT-IT's heatmap
                 y = self.generate_ba(x) if reverse else self.generate(x)
-                heat_d = _d_heat(d, y)
-                rows += [x, attention_image(heat_g, x), y, attention_image(heat_d, x)]
+                rows += attention_rows(x, heat_g, y, _d_heat(d, y))
                 if not reverse:
                     strip = self.morph(x, [0.0, 0.25, 0.5, 0.75, 1.0])  # (B, 5, C, H, W)
                     rows += list(strip.unbind(1))
             save_grid(rows, path)
-        finally:
-            self.train(was_training)
 
 
 def _d_heat(d: MorphDiscriminator, y: Tensor) -> Tensor:

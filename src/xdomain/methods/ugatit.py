@@ -16,6 +16,9 @@ and `disLB`):
                          source image, (0) for an image already in the generator's target
                          domain; weighted 1000. D's CAM is trained through L_lsgan.
 
+`model.cam: false` is the paper's ablation "U-GAT-IT w/o CAM": no CAM module in G or the Ds, so
+no CAM logits, no L_cam, and the attention maps in the samples are the plain channel sums.
+
 Each step: both Ds on real images and on fresh fakes, then both Gs; rho of every AdaLIN/LIN
 clipped to [0, 1] after the G step (the reference's RhoClipper). Adam 1e-4 (0.5, 0.999), weight
 decay 1e-4, lr constant then linearly to 0 over the second half.
@@ -56,6 +59,7 @@ class UGATIT(Method):
         lambda_cyc: float = 10.0
         lambda_idt: float = 10.0
         lambda_cam: float = 1000.0
+        cam: bool = True  # False: the paper's "w/o CAM" ablation (no CAM in G or the Ds)
         lr: float = 1e-4
         beta1: float = 0.5
         beta2: float = 0.999
@@ -77,12 +81,12 @@ class UGATIT(Method):
                     f" is {size}); use {max(3, (size // 2).bit_length())} or fewer"
                 )
         g = {"ngf": cfg.ngf, "n_blocks": cfg.n_blocks, "img_size": size, "light": cfg.light}
-        self.G_ab = UGATITGenerator(c, c, **g)
-        self.G_ba = UGATITGenerator(c, c, **g)
-        self.D_a = UGATITDiscriminator(c, cfg.ndf, cfg.n_layers_global)
-        self.D_b = UGATITDiscriminator(c, cfg.ndf, cfg.n_layers_global)
-        self.D_a_local = UGATITDiscriminator(c, cfg.ndf, cfg.n_layers_local)
-        self.D_b_local = UGATITDiscriminator(c, cfg.ndf, cfg.n_layers_local)
+        self.G_ab = UGATITGenerator(c, c, **g, cam=cfg.cam)
+        self.G_ba = UGATITGenerator(c, c, **g, cam=cfg.cam)
+        self.D_a = UGATITDiscriminator(c, cfg.ndf, cfg.n_layers_global, cam=cfg.cam)
+        self.D_b = UGATITDiscriminator(c, cfg.ndf, cfg.n_layers_global, cam=cfg.cam)
+        self.D_a_local = UGATITDiscriminator(c, cfg.ndf, cfg.n_layers_local, cam=cfg.cam)
+        self.D_b_local = UGATITDiscriminator(c, cfg.ndf, cfg.n_layers_local, cam=cfg.cam)
         adam = {"lr": cfg.lr, "betas": (cfg.beta1, cfg.beta2), "weight_decay": cfg.weight_decay}
         self.opt_g = torch.optim.Adam([*self.G_ab.parameters(), *self.G_ba.parameters()], **adam)
         self.opt_d = torch.optim.Adam(
@@ -100,20 +104,23 @@ class UGATIT(Method):
         return {"g": self.opt_g, "d": self.opt_d}
 
     def _adv_d(self, real: Tensor, fake: Tensor, ds: tuple[Any, Any]) -> Tensor:
-        """D's LSGAN loss on patch logits and CAM logits, global and local."""
+        """D's LSGAN loss on patch logits and CAM logits (none without CAM), global and local."""
         loss = real.new_zeros(())
         for d in ds:
             r_logit, r_cam, _ = d(real)
             f_logit, f_cam, _ = d(fake)
             loss = loss + gan_d_real(r_logit, "lsgan") + gan_d_fake(f_logit, "lsgan")
-            loss = loss + gan_d_real(r_cam, "lsgan") + gan_d_fake(f_cam, "lsgan")
+            if r_cam is not None and f_cam is not None:
+                loss = loss + gan_d_real(r_cam, "lsgan") + gan_d_fake(f_cam, "lsgan")
         return loss
 
     def _adv_g(self, fake: Tensor, ds: tuple[Any, Any]) -> Tensor:
         loss = fake.new_zeros(())
         for d in ds:
             logit, cam, _ = d(fake)
-            loss = loss + gan_g(logit, "lsgan") + gan_g(cam, "lsgan")
+            loss = loss + gan_g(logit, "lsgan")
+            if cam is not None:
+                loss = loss + gan_g(cam, "lsgan")
         return loss
 
     def train_step(self, batch: Batch, step: int) -> dict[str, float]:
@@ -136,7 +143,9 @@ class UGATIT(Method):
         loss_adv = self._adv_g(fake_a, d_a) + self._adv_g(fake_b, d_b)
         loss_cyc = F.l1_loss(self.G_ba(fake_b)[0], a) + F.l1_loss(self.G_ab(fake_a)[0], b)
         loss_idt = F.l1_loss(idt_a, a) + F.l1_loss(idt_b, b)
-        loss_cam = cam_loss(cam_ab, cam_bb) + cam_loss(cam_ba, cam_aa)
+        loss_cam = a.new_zeros(())  # stays 0 in the ablation: no CAM logits to train
+        if c.cam:
+            loss_cam = cam_loss(cam_ab, cam_bb) + cam_loss(cam_ba, cam_aa)  # type: ignore[arg-type]
         loss_g = (
             c.lambda_adv * loss_adv
             + c.lambda_cyc * loss_cyc
@@ -163,20 +172,14 @@ class UGATIT(Method):
     def generate_ba(self, x: Tensor) -> Tensor:
         return self.G_ba(x)[0]
 
-    @torch.no_grad()
     def visualize(self, fixed: Batch, path: Path) -> None:
         """Rows: a, G_ab's attention on a, G_ab(a), D_b's attention on G_ab(a); then the same
         for b. Attention maps are min-max scaled per image and drawn at the image's size."""
-        from xdomain.report import attention_image, save_grid
+        from xdomain.report import attention_rows, save_grid
 
-        was_training = self.training
-        self.eval()
-        try:
+        with self.evaluating():
             rows = []
             for x, g, d in ((fixed["a"], self.G_ab, self.D_b), (fixed["b"], self.G_ba, self.D_a)):
                 y, _, heat_g = g(x)
-                _, _, heat_d = d(y)
-                rows += [x, attention_image(heat_g, x), y, attention_image(heat_d, x)]
+                rows += attention_rows(x, heat_g, y, d(y)[2])
             save_grid(rows, path)
-        finally:
-            self.train(was_training)

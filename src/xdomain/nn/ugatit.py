@@ -28,6 +28,10 @@ Discriminator (spectral norm on every conv and on the CAM's linear layers):
 
 The method uses two per domain: a global one (n_layers=7) and a local one (n_layers=5).
 Weights keep PyTorch's default init, as the reference does.
+
+`cam=False` on either network is the paper's "U-GAT-IT w/o CAM" ablation (its Table/Fig. 4):
+no CAM module at all, `cam_logit` is None, and the heatmap is the plain channel sum of the
+features at the same place, so samples still show where the activations are.
 """
 
 from __future__ import annotations
@@ -230,6 +234,14 @@ def sn_conv_block(c_in: int, c_out: int, stride: int, *, bias: bool = True) -> n
     )
 
 
+def _attend(cam: ClassActivationMap | None, x: Tensor) -> tuple[Tensor, Tensor | None, Tensor]:
+    """The CAM step of G and D; without a CAM (the ablation) the features pass unchanged, with
+    no logits and their channel sum as the heatmap."""
+    if cam is None:
+        return x, None, x.sum(dim=1, keepdim=True)
+    return cam(x)
+
+
 # ------------------------------------------------------------------------------ networks
 
 
@@ -251,6 +263,7 @@ class UGATITGenerator(nn.Module):
         n_blocks: int = 4,
         img_size: int = 256,
         light: bool = False,
+        cam: bool = True,
     ) -> None:
         super().__init__()
         if n_blocks < 0:
@@ -271,7 +284,7 @@ class UGATITGenerator(nn.Module):
         self.down1 = self._down(ngf, 2 * ngf)
         self.down2 = self._down(2 * ngf, c)
         self.encoder_blocks = nn.Sequential(*(EncoderBlock(c) for _ in range(n_blocks)))
-        self.cam = ClassActivationMap(c)
+        self.cam = ClassActivationMap(c) if cam else None
         side = img_size // 4
         self.style = StyleHead(c, c if light else side * side * c, pooled=light)
         self.decoder_blocks = nn.ModuleList(DecoderBlock(c) for _ in range(n_blocks))
@@ -303,7 +316,7 @@ class UGATITGenerator(nn.Module):
             if isinstance(m, (AdaLIN, LIN)):
                 m.rho.clamp_(0.0, 1.0)
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor | None, Tensor]:
         h, w = x.shape[-2:]
         if not self.light and (h, w) != (self.img_size, self.img_size):
             raise ValueError(
@@ -318,7 +331,7 @@ class UGATITGenerator(nn.Module):
             x = F.pad(x, (0, pw, 0, ph), mode="reflect")  # (B, C_in, H', W')
         f = self.down2(self.down1(self.stem(x)))  # (B, 4ngf, H'/4, W'/4)
         f = self.encoder_blocks(f)
-        f, cam_logit, heatmap = self.cam(f)  # (B, 4ngf, H'/4, W'/4), (B, 2), (B, 1, ., .)
+        f, cam_logit, heatmap = _attend(self.cam, f)  # (B, 4ngf, H'/4, W'/4), (B, 2), (B, 1, ., .)
         gamma, beta = self.style(f)  # (B, 4ngf) each
         for block in self.decoder_blocks:
             f = block(f, gamma, beta)
@@ -334,7 +347,9 @@ class UGATITDiscriminator(nn.Module):
     discriminator (n_layers=7) needs inputs of at least 128 px, the local one (5) 32 px.
     """
 
-    def __init__(self, in_channels: int = 3, ndf: int = 64, n_layers: int = 5) -> None:
+    def __init__(
+        self, in_channels: int = 3, ndf: int = 64, n_layers: int = 5, cam: bool = True
+    ) -> None:
         super().__init__()
         if n_layers < 3:
             raise ValueError(f"n_layers must be >= 3, got {n_layers}")
@@ -348,7 +363,7 @@ class UGATITDiscriminator(nn.Module):
         )
         c = 2 * widths[-1]
         self.refine = sn_conv_block(widths[-1], c, 1)
-        self.cam = ClassActivationMap(c, spectral=True, slope=0.2)
+        self.cam = ClassActivationMap(c, spectral=True, slope=0.2) if cam else None
         self.head = nn.Sequential(
             OrderedDict(
                 pad=nn.ReflectionPad2d(1),
@@ -356,7 +371,7 @@ class UGATITDiscriminator(nn.Module):
             )
         )
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor | None, Tensor]:
         h = self.refine(self.downs(x))  # (B, C, H / 2**n_down - 1, ...)
-        h, cam_logit, heatmap = self.cam(h)
+        h, cam_logit, heatmap = _attend(self.cam, h)
         return self.head(h), cam_logit, heatmap  # (B, 1, ., .): one pixel smaller again
