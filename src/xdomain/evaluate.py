@@ -150,14 +150,21 @@ def pick_judge(
             num_classes=tgt_train.num_classes,
         )
         return judge, "labels" if same else "kid"
-    # unlabelled: a judge that tells real a (0) from real b (1); the target's label is 1
+    return domain_judge(src_train, tgt_train, src_test, tgt_test), "domain"
+
+
+def domain_judge(src_train: Any, tgt_train: Any, src_test: Any, tgt_test: Any) -> Any:
+    """A judge that tells real source (class 0) from real target (class 1) images, trained on the
+    first `JUDGE_ITEMS` of each: how the unlabelled folders are scored, and how far along a
+    morph an image is (benchmarks/bench_morph.py)."""
+    from xdomain.metrics import get_judge
+
     xs = [_head(d, JUDGE_ITEMS) for d in (src_train, tgt_train, src_test, tgt_test)]
     train = (torch.cat(xs[:2]), torch.cat([torch.zeros(len(xs[0])), torch.ones(len(xs[1]))]))
     test = (torch.cat(xs[2:]), torch.cat([torch.zeros(len(xs[2])), torch.ones(len(xs[3]))]))
-    judge = get_judge(
+    return get_judge(
         "domain", (train[0], train[1].long()), (test[0], test[1].long()), num_classes=2
     )
-    return judge, "domain"
 
 
 def _head(ds: Any, n: int) -> torch.Tensor:
