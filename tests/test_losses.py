@@ -5,7 +5,16 @@ import math
 import pytest
 import torch
 
-from xdomain.losses import diff_augment, gan_d, gan_d_fake, gan_d_real, gan_g, tv_loss
+from xdomain.losses import (
+    diff_augment,
+    gan_d,
+    gan_d_fake,
+    gan_d_heads,
+    gan_d_real,
+    gan_g,
+    gan_g_heads,
+    tv_loss,
+)
 
 
 def test_gan_losses_closed_form() -> None:
@@ -80,3 +89,13 @@ def test_feature_matching_compares_batch_means_per_layer():
     # a batch with the same mean matches, whatever its spread (the point of the loss)
     spread = [torch.tensor([[0.0], [2.0]])]
     assert float(feature_matching([torch.ones(2, 1)], spread)) == 0.0
+
+
+def test_gan_heads_sum_every_present_head_and_skip_absent_ones():
+    g = torch.Generator().manual_seed(0)
+    r1, r2, f1, f2 = (torch.randn(2, 1, 4, 4, generator=g) for _ in range(4))
+    want_d = gan_d_real(r1, "lsgan") + gan_d_fake(f1, "lsgan")
+    want_d = want_d + gan_d_real(r2, "lsgan") + gan_d_fake(f2, "lsgan")
+    torch.testing.assert_close(gan_d_heads([r1, None, r2], [f1, None, f2], "lsgan"), want_d)
+    want_g = gan_g(f1, "lsgan") + gan_g(f2, "lsgan")
+    torch.testing.assert_close(gan_g_heads([f1, None, f2], "lsgan"), want_g)

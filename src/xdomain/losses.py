@@ -8,6 +8,7 @@ GAN losses take discriminator logits and a `kind`:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import torch
@@ -53,6 +54,28 @@ def gan_g(fake: Tensor, kind: GanKind = "vanilla") -> Tensor:
     if kind == "hinge":
         return -fake.mean()
     raise ValueError(f"unknown GAN loss '{kind}'; valid: vanilla, lsgan, hinge")
+
+
+def gan_d_heads(
+    real: Sequence[Tensor | None], fake: Sequence[Tensor | None], kind: GanKind = "vanilla"
+) -> Tensor:
+    """D's loss summed over several output heads, the i-th real head against the i-th fake one
+    (U-GAT-IT: the patch and CAM logits of a global and a local D). A None head, one the
+    network does not have (U-GAT-IT without CAM), is skipped."""
+    loss = next(t for t in real if t is not None).new_zeros(())
+    for r, f in zip(real, fake, strict=True):
+        if r is not None and f is not None:
+            loss = loss + gan_d_real(r, kind) + gan_d_fake(f, kind)
+    return loss
+
+
+def gan_g_heads(fake: Sequence[Tensor | None], kind: GanKind = "vanilla") -> Tensor:
+    """G's loss summed over D's output heads on fakes (None heads skipped), as `gan_d_heads`."""
+    loss = next(t for t in fake if t is not None).new_zeros(())
+    for f in fake:
+        if f is not None:
+            loss = loss + gan_g(f, kind)
+    return loss
 
 
 def feature_matching(real_feats: list[Tensor], fake_feats: list[Tensor]) -> Tensor:

@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from xdomain.errors import ConfigError, XDomainError
-from xdomain.losses import cam_loss, gan_d_fake, gan_d_real, gan_g
+from xdomain.losses import cam_loss, gan_d_heads, gan_g_heads
 from xdomain.methods.base import Batch, DataSpec, HistoryPools, Method
 from xdomain.nn.morph import MorphDiscriminator, MorphGenerator, domain_code
 from xdomain.nn.pool import ImagePool
@@ -124,17 +124,6 @@ class MorphUGATIT(HistoryPools, Method):  # pools saved with checkpoints
         c = self.cfg
         return domain_code(n, target, c.z_dim, noise=c.z_noise).to(like.device)  # type: ignore[arg-type]
 
-    @staticmethod
-    def _adv_g(d_out: tuple[Tensor, ...]) -> Tensor:
-        return sum((gan_g(t, "lsgan") for t in d_out), d_out[0].new_zeros(()))
-
-    @staticmethod
-    def _adv_d(real_out: tuple[Tensor, ...], fake_out: tuple[Tensor, ...]) -> Tensor:
-        loss = real_out[0].new_zeros(())
-        for r, f in zip(real_out, fake_out, strict=True):
-            loss = loss + gan_d_real(r, "lsgan") + gan_d_fake(f, "lsgan")
-        return loss
-
     def train_step(self, batch: Batch, step: int) -> dict[str, float]:
         c = self.cfg
         a, b = batch["a"], batch["b"]  # (B, C, H, W) each, unpaired
@@ -148,7 +137,7 @@ class MorphUGATIT(HistoryPools, Method):  # pools saved with checkpoints
         self.requires_grad(self.D_a, self.D_b, flag=False)
         idt_b, cam_bb, _ = self.G(b, self._code(n, "B", b))  # already in b: CAM 0
         idt_a, cam_aa, _ = self.G(a, self._code(n, "A", a))
-        loss_adv = self._adv_g(self.D_b(fake_b)) + self._adv_g(self.D_a(fake_a))
+        loss_adv = gan_g_heads(self.D_b(fake_b), "lsgan") + gan_g_heads(self.D_a(fake_a), "lsgan")
         loss_cyc = F.l1_loss(rec_a, a) + F.l1_loss(rec_b, b)
         loss_idt = F.l1_loss(idt_a, a) + F.l1_loss(idt_b, b)
         loss_cam = cam_loss(cam_ab, cam_bb) + cam_loss(cam_ba, cam_aa)
@@ -164,8 +153,8 @@ class MorphUGATIT(HistoryPools, Method):  # pools saved with checkpoints
         self.requires_grad(self.D_a, self.D_b, flag=True)
 
         # the discriminators, on real images and on fakes from the history pools
-        loss_d_b = self._adv_d(self.D_b(b), self.D_b(self.pool_b.query(fake_b)))
-        loss_d_a = self._adv_d(self.D_a(a), self.D_a(self.pool_a.query(fake_a)))
+        loss_d_b = gan_d_heads(self.D_b(b), self.D_b(self.pool_b.query(fake_b)), "lsgan")
+        loss_d_a = gan_d_heads(self.D_a(a), self.D_a(self.pool_a.query(fake_a)), "lsgan")
         loss_d = c.lambda_adv * (loss_d_a + loss_d_b)
         self.update(self.opt_d, loss_d)
         return {

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from xdomain.errors import ConfigError
-from xdomain.losses import cam_loss, gan_d_fake, gan_d_real, gan_g
+from xdomain.losses import cam_loss, gan_d_heads, gan_g_heads
 from xdomain.methods.base import Batch, DataSpec, Method
 from xdomain.nn.ugatit import UGATITDiscriminator, UGATITGenerator
 
@@ -103,25 +103,10 @@ class UGATIT(Method):
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"g": self.opt_g, "d": self.opt_d}
 
-    def _adv_d(self, real: Tensor, fake: Tensor, ds: tuple[Any, Any]) -> Tensor:
-        """D's LSGAN loss on patch logits and CAM logits (none without CAM), global and local."""
-        loss = real.new_zeros(())
-        for d in ds:
-            r_logit, r_cam, _ = d(real)
-            f_logit, f_cam, _ = d(fake)
-            loss = loss + gan_d_real(r_logit, "lsgan") + gan_d_fake(f_logit, "lsgan")
-            if r_cam is not None and f_cam is not None:
-                loss = loss + gan_d_real(r_cam, "lsgan") + gan_d_fake(f_cam, "lsgan")
-        return loss
-
-    def _adv_g(self, fake: Tensor, ds: tuple[Any, Any]) -> Tensor:
-        loss = fake.new_zeros(())
-        for d in ds:
-            logit, cam, _ = d(fake)
-            loss = loss + gan_g(logit, "lsgan")
-            if cam is not None:
-                loss = loss + gan_g(cam, "lsgan")
-        return loss
+    @staticmethod
+    def _heads(x: Tensor, ds: tuple[Any, Any]) -> list[Tensor | None]:
+        """The patch and CAM logits (None without CAM) of a global and a local D on x."""
+        return [t for d in ds for t in d(x)[:2]]
 
     def train_step(self, batch: Batch, step: int) -> dict[str, float]:
         c = self.cfg
@@ -131,7 +116,11 @@ class UGATIT(Method):
         # discriminators, on fresh (detached) fakes
         with torch.no_grad():
             fake_b, fake_a = self.G_ab(a)[0], self.G_ba(b)[0]
-        loss_d = c.lambda_adv * (self._adv_d(a, fake_a, d_a) + self._adv_d(b, fake_b, d_b))
+        heads = self._heads
+        loss_d = c.lambda_adv * (
+            gan_d_heads(heads(a, d_a), heads(fake_a, d_a), "lsgan")
+            + gan_d_heads(heads(b, d_b), heads(fake_b, d_b), "lsgan")
+        )
         self.update(self.opt_d, loss_d)
 
         # generators
@@ -140,7 +129,9 @@ class UGATIT(Method):
         fake_a, cam_ba, _ = self.G_ba(b)
         idt_a, cam_aa, _ = self.G_ba(a)  # already in G_ba's target domain: CAM says 0
         idt_b, cam_bb, _ = self.G_ab(b)
-        loss_adv = self._adv_g(fake_a, d_a) + self._adv_g(fake_b, d_b)
+        loss_adv = gan_g_heads(heads(fake_a, d_a), "lsgan") + gan_g_heads(
+            heads(fake_b, d_b), "lsgan"
+        )
         loss_cyc = F.l1_loss(self.G_ba(fake_b)[0], a) + F.l1_loss(self.G_ab(fake_a)[0], b)
         loss_idt = F.l1_loss(idt_a, a) + F.l1_loss(idt_b, b)
         loss_cam = a.new_zeros(())  # stays 0 in the ablation: no CAM logits to train
