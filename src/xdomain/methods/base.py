@@ -12,7 +12,7 @@ import math
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -38,6 +38,9 @@ class DataSpec:
     num_classes_b: int = 0
     name_a: str = "a"
     name_b: str = "b"
+    # labelled data (StarGAN): the label schema of each dataset (`xdomain.labels.LabelSpace`
+    # as a list of dicts); empty for unpaired data
+    labels: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
