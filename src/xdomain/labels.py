@@ -58,7 +58,9 @@ class LabelSchema:
 
     def __post_init__(self) -> None:
         names = [a.name for a in self.attributes]
-        if len(set(names)) != len(names) or not names:
+        if not names:
+            raise XDomainError(f"labels of {self.dataset}: a schema needs >= 1 attribute")
+        if len(set(names)) != len(names):
             raise XDomainError(f"labels of {self.dataset}: attribute names {names} must be unique")
         for a in self.attributes:
             if a.kind != "binary" and len(a.values) < 2:

@@ -11,7 +11,8 @@ Generator, for c_dim labels (the label is tiled over the image and concatenated)
 
 Every norm is InstanceNorm2d(affine=True, track_running_stats=True), as the official: in eval
 mode it normalises with running statistics (the official code never calls `eval()`, so its
-samples use batch statistics; `StarGAN.Config.eval_norm` chooses). No conv has a bias.
+samples use batch statistics; the StarGAN method, not written yet, must choose which).
+No conv has a bias.
 
 Discriminator (PatchGAN, no norm):
 
