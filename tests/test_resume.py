@@ -34,6 +34,9 @@ _IMAGE_RUN = [
 RUNS = {
     "cyclegan-digits": ["train.steps=30", "train.decay_start=15", *_IMAGE_RUN],
     "discogan-digits": ["train.steps=30", "model.rate_switch=10", *_IMAGE_RUN],
+    # StarGAN with the mask vector: two data sets per step, G every 5th step, the gradient
+    # penalty's alpha and the shuffled targets from the global RNG, all restored on resume
+    "stargan-digits-mask": ["train.steps=30", "train.decay_start=15", *_IMAGE_RUN],
     "discogan-toy": [
         "train.steps=120",
         "train.ckpt_every=10",
@@ -86,6 +89,13 @@ def _tiny(recipe: str) -> list[str]:
         return ["model.ngf=4", "model.ndf=4", "model.n_blocks=1", "model.pool_size=6"]
     if recipe == "discogan-digits":
         return ["model.base=4"]
+    if recipe == "stargan-digits-mask":
+        return [
+            "model.g_conv_dim=4",
+            "model.d_conv_dim=4",
+            "model.g_repeat_num=1",
+            "model.d_repeat_num=2",
+        ]
     return []
 
 

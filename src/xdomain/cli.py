@@ -60,7 +60,10 @@ def _cmd_translate(args: argparse.Namespace) -> int:
         from xdomain.config import build_config
 
         _check_data(method, build_config(method.run_config, str(method.checkpoint_path)))
-    kwargs: dict[str, object] = {"target": args.target} if args.target else {}
+    if args.all_targets and args.target:
+        raise XDomainError("give --target SPEC or --all-targets, not both")
+    target = "all" if args.all_targets else args.target
+    kwargs: dict[str, object] = {"target": target} if target else {}
     if args.reverse:
         kwargs["reverse"] = True
     if args.morph is not None or args.alpha is not None:
@@ -99,7 +102,8 @@ def _cmd_translate(args: argparse.Namespace) -> int:
 def _cmd_convert(args: argparse.Namespace) -> int:
     from xdomain.convert.official import convert
 
-    done = convert(args.family, args.files, args.out, overwrite=args.overwrite)
+    attrs = [a.strip() for a in args.attrs.split(",") if a.strip()] if args.attrs else None
+    done = convert(args.family, args.files, args.out, overwrite=args.overwrite, attrs=attrs)
     for role, path in done["roles"].items():
         print(f"{role} <- {path}")
     if done["untrained"]:
@@ -334,7 +338,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--ckpt", default="latest", help=CKPT_HELP)
     s.add_argument("--batch-size", type=_positive_int, default=64, help="images per forward pass")
-    s.add_argument("--target", help="target domain or label, for methods that take one")
+    s.add_argument(
+        "--target",
+        help="target labels, for methods that take them (StarGAN: 'hair=blond,male=0'; the"
+        " attributes not named keep what the model reads in the input)",
+    )
+    s.add_argument(
+        "--all-targets",
+        action="store_true",
+        help="StarGAN: every target of the official test grid, side by side after the input",
+    )
     s.add_argument(
         "--max-pixels",
         type=_positive_int,
@@ -419,17 +432,23 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser(
         "convert",
         parents=[common],
-        help="turn published official checkpoints (CycleGAN, DiscoGAN, U-GAT-IT, Morph-UGATIT)"
-        " into an xdomain run",
+        help="turn published official checkpoints (CycleGAN, DiscoGAN, U-GAT-IT, Morph-UGATIT,"
+        " StarGAN) into an xdomain run",
     )
     s.add_argument(
         "--from",
         dest="family",
         required=True,
-        choices=["cyclegan", "discogan", "ugatit", "morph-ugatit"],
+        choices=["cyclegan", "discogan", "ugatit", "morph-ugatit", "stargan"],
         help="whose code wrote the files: junyanz/pytorch-CycleGAN-and-pix2pix (cyclegan),"
         " SKTBrain/DiscoGAN (discogan), znxlwm/UGATIT-pytorch (ugatit: one file, six nets) or"
-        " shoutOutYangJie/Morph-UGATIT (morph-ugatit: one file of G, D_A, D_B)",
+        " shoutOutYangJie/Morph-UGATIT (morph-ugatit: one file of G, D_A, D_B) or"
+        " yunjey/stargan (stargan: 200000-G.ckpt and optionally 200000-D.ckpt)",
+    )
+    s.add_argument(
+        "--attrs",
+        help="stargan: the CelebA attributes (comma list, file column names) of a model whose"
+        " c_dim is not an official one (5 CelebA, 8 RaFD, 15 both)",
     )
     s.add_argument(
         "files",

@@ -115,6 +115,18 @@ class DataConfig:
     # and validation items; evaluation then also scores the test digits in those fonts apart
     # (`acc_heldout_fonts`): how a model does on fonts it never saw. digits-printed only.
     holdout_fonts: str = ""
+    # labelled data sets (StarGAN; replaces a and b): each a built-in name (digits-styled,
+    # digits-handwritten), celeba:<root> or folders:<root>; two or more train with the mask
+    # vector, one batch of each per step (`xdomain.data.labelled`)
+    sources: list[str] = field(default_factory=list)
+    # per source of data.sources: crop the central N x N pixels of a folder's images before
+    # the fit to image_size (the official StarGAN crops CelebA to 178, RaFD to 256); 0 or a
+    # missing entry: no crop
+    center_crop: list[int] = field(default_factory=list)
+    # the CelebA attributes to train on (file column names), for a celeba:<root> source
+    celeba_attrs: list[str] = field(
+        default_factory=lambda: ["Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young"]
+    )
 
 
 @dataclass
@@ -174,7 +186,10 @@ EVAL_METRICS: dict[str, tuple[str, ...]] = {
         "diversity",
         "acc_seen_fonts",  # with data.holdout_fonts only
         "acc_heldout_fonts",
-        "target_acc",  # target = a class subset of a labelled set (fashion:bag)
+        "target_acc",  # target = a class subset of a labelled set (fashion:bag); StarGAN targets
+        "kept_acc",  # labelled data (StarGAN): attributes a target does not name are kept
+        "identity_acc",  # labelled data with identity labels: the digit class is kept
+        "rec_l1",  # labelled data: |x - G(G(x, c), c')| on held-out images
         "domain_acc",  # unlabelled folders: real a vs real b judge
         # b -> a, for methods that learn both directions (CycleGAN, DiscoGAN)
         "ba_acc",
@@ -200,6 +215,9 @@ METRIC_MODES: dict[str, str] = {
     "acc_seen_fonts": "max",
     "acc_heldout_fonts": "max",
     "target_acc": "max",
+    "kept_acc": "max",
+    "identity_acc": "max",
+    "rec_l1": "min",
     "domain_acc": "max",
     "ba_acc": "max",
     "ba_target_acc": "max",
@@ -593,6 +611,14 @@ def _coerce(value: Any, tp: Any, key: str, where: str) -> Any:
         (inner, *_) = get_args(tp) or (Any,)
         items = [_coerce(v, inner, f"{key}[{i}]", where) for i, v in enumerate(value)]
         return items if origin is list else tuple(items)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: '{key}' must be a mapping, got {_short(value)}")
+        k_tp, v_tp = get_args(tp) or (Any, Any)
+        return {
+            _coerce(k, k_tp, f"{key} key", where): _coerce(v, v_tp, f"{key}.{k}", where)
+            for k, v in value.items()
+        }
     if dataclasses.is_dataclass(tp):
         if isinstance(value, tp):
             return value

@@ -88,6 +88,32 @@ class _Head(Dataset):
         return fetch(keys) if fetch is not None else [self.ds[k] for k in keys]
 
 
+def step_loader(
+    ds: Any, n: int, domain: int, c: DataConfig, *, start_step: int, rank: int, world: int
+) -> DataLoader:
+    """The batches of the first n items of `ds`, as source `domain` of the data seed, from
+    `start_step` on (`StepSampler`), through `num_workers` DataLoader workers."""
+    sampler = StepSampler(
+        n,
+        c.batch_size,
+        seed=c.seed,
+        domain=domain,
+        start_step=start_step,
+        rank=rank,
+        world=world,
+        aug_seeds=bool(getattr(ds, "augment", True)),
+    )
+    return DataLoader(
+        _Head(ds, n),
+        batch_sampler=sampler,
+        num_workers=c.num_workers,
+        # its own generator: a DataLoader iterator otherwise draws its worker base seed from
+        # the global RNG, which a resumed run would then replay differently
+        generator=torch.Generator().manual_seed(_seed(c.seed, domain, start_step)),
+        persistent_workers=c.num_workers > 0,
+    )
+
+
 @dataclass
 class TwoDomainData:
     """Unpaired data: train/test sets of both domains, plus a validation tail of train a."""
@@ -108,32 +134,11 @@ class TwoDomainData:
 
     def stream(self, *, start_step: int = 0, rank: int = 0, world: int = 1) -> Iterator[Batch]:
         """Infinite batches {a, a_label, b, b_label} starting at `start_step`."""
-        c = self.cfg
-        loaders = []
-        for domain, (ds, n) in enumerate(
-            [(self.train_a, self.n_train_a), (self.train_b, len(self.train_b))]
-        ):
-            sampler = StepSampler(
-                n,
-                c.batch_size,
-                seed=c.seed,
-                domain=domain,
-                start_step=start_step,
-                rank=rank,
-                world=world,
-                aug_seeds=bool(getattr(ds, "augment", True)),
-            )
-            loaders.append(
-                DataLoader(
-                    _Head(ds, n),
-                    batch_sampler=sampler,
-                    num_workers=c.num_workers,
-                    # its own generator: a DataLoader iterator otherwise draws its worker base
-                    # seed from the global RNG, which a resumed run would then replay differently
-                    generator=torch.Generator().manual_seed(_seed(c.seed, domain, start_step)),
-                    persistent_workers=c.num_workers > 0,
-                )
-            )
+        parts = [(self.train_a, self.n_train_a), (self.train_b, len(self.train_b))]
+        loaders = [
+            step_loader(ds, n, domain, self.cfg, start_step=start_step, rank=rank, world=world)
+            for domain, (ds, n) in enumerate(parts)
+        ]
         for (xa, ya), (xb, yb) in zip(*loaders, strict=True):
             yield {"a": xa, "a_label": ya, "b": xb, "b_label": yb}
 
@@ -148,6 +153,90 @@ class TwoDomainData:
             out[key] = torch.stack([x for x, _ in items])
             out[f"{key}_label"] = torch.tensor([y for _, y in items], dtype=torch.long)
         return out
+
+
+@dataclass
+class LabelledData:
+    """Labelled data sets (StarGAN): train/test `LabelledSet`s of each source in `data.sources`.
+
+    Every step draws one batch from every data set, each from its own step-indexed sampler, so
+    the mask vector's alternation between data sets is the method's business and a resumed run
+    sees the same batches. Batches are `{x<k>, label<k>}` for k = 0 .. n-1.
+    """
+
+    spec: DataSpec
+    train: list[Any]  # LabelledSet per data set
+    test: list[Any]
+    cfg: DataConfig
+
+    def stream(self, *, start_step: int = 0, rank: int = 0, world: int = 1) -> Iterator[Batch]:
+        loaders = [
+            step_loader(ds, len(ds), k, self.cfg, start_step=start_step, rank=rank, world=world)
+            for k, ds in enumerate(self.train)
+        ]
+        for parts in zip(*loaders, strict=True):
+            batch: Batch = {}
+            for k, (x, y) in enumerate(parts):
+                batch[f"x{k}"], batch[f"label{k}"] = x, y  # (B, C, S, S), (B, width_k)
+            yield batch
+
+    def fixed(self, n: int | None = None) -> Batch:
+        """The first n (default 8) test items of each data set and their labels."""
+        out: Batch = {}
+        for k, ds in enumerate(self.test):
+            items = [ds[i] for i in range(min(n or 8, len(ds)))]
+            out[f"x{k}"] = torch.stack([x for x, _ in items])
+            out[f"label{k}"] = torch.stack([y for _, y in items])
+        return out
+
+
+def build_labelled(cfg: DataConfig) -> LabelledData:
+    """`data.sources` -> train and test `LabelledSet`s and a spec holding their schemas."""
+    from xdomain.data.labelled import load_labelled
+    from xdomain.labels import LabelSpace
+
+    common = {
+        "image_size": cfg.image_size,
+        "channels": cfg.channels,
+        "seed": cfg.seed,
+        "on_bad_file": cfg.on_bad_file,
+        "max_pixels": cfg.max_pixels,
+        "celeba_attrs": cfg.celeba_attrs,
+    }
+    if len(set(cfg.sources)) != len(cfg.sources):
+        raise ConfigError(f"data.sources names a data set twice: {cfg.sources}; list each once")
+    if len(cfg.center_crop) > len(cfg.sources) or any(c < 0 for c in cfg.center_crop):
+        raise ConfigError(
+            f"data.center_crop={cfg.center_crop}: one size >= 0 per entry of data.sources"
+            f" ({len(cfg.sources)}), 0 for no crop"
+        )
+    train, test = [], []
+    for k, source in enumerate(cfg.sources):
+        n = cfg.n_a if k == 0 else cfg.n_b  # caps of the first and of the other data sets
+        crop = cfg.center_crop[k] if k < len(cfg.center_crop) else 0
+        kw = {**common, "center_crop": crop}
+        train.append(load_labelled(source, "train", augment=cfg.augment, n=n, **kw))
+        test.append(load_labelled(source, "test", augment=False, n=None, **kw))
+        if cfg.batch_size > len(train[-1]):
+            raise ConfigError(
+                f"data.batch_size={cfg.batch_size} is larger than data set '{source}''s training"
+                f" set ({len(train[-1])} images); lower data.batch_size"
+            )
+    names = [ds.schema.dataset for ds in train]
+    if len(set(names)) != len(names):
+        raise ConfigError(
+            f"data.sources: two data sets are both named '{names[0]}'; give folders distinct names"
+        )
+    space = LabelSpace(tuple(ds.schema for ds in train))
+    spec = DataSpec(
+        kind="image",
+        channels=cfg.channels,
+        image_size=cfg.image_size,
+        name_a=names[0],
+        name_b=names[-1],
+        labels=space.to_list(),
+    )
+    return LabelledData(spec, train, test, cfg)
 
 
 def _load(spec: str, split: str, cfg: DataConfig, n: int | None) -> Any:
@@ -194,8 +283,11 @@ def _without_heldout_fonts(train_a: Any, cfg: DataConfig) -> Any:
     return train_a.subset(~held)
 
 
-def build_data(cfg: DataConfig, *, n_val: int = 0) -> TwoDomainData:
-    """Resolve both domains (embedded names, folders or an unpaired root) into datasets."""
+def build_data(cfg: DataConfig, *, n_val: int = 0) -> TwoDomainData | LabelledData:
+    """Resolve both domains (embedded names, folders or an unpaired root) into datasets, or
+    the labelled data sets of `data.sources`."""
+    if cfg.sources:
+        return build_labelled(cfg)
     if cfg.root:
         from xdomain.data import folder_layout
 

@@ -251,5 +251,8 @@ def within_class_diversity(x: torch.Tensor, labels: torch.Tensor, per_class: int
 
 
 def n_scored(data: TwoDomainData, cfg: EvalConfig) -> int:
-    """How many held-out items `evaluate` translates and scores (the test split may be smaller)."""
+    """How many held-out items `evaluate` translates and scores (the test split may be smaller;
+    labelled data: per data set, the smallest)."""
+    if hasattr(data, "test") and not hasattr(data, "test_a"):
+        return min(cfg.n_test, *(len(t) for t in data.test))
     return min(cfg.n_test, len(data.test_a))

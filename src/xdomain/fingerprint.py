@@ -97,6 +97,11 @@ def source_fingerprint(spec: str) -> str:
         return f"digits-printed-system v{RENDER_VERSION} {fonts_id('system')}"
     if spec == "digits-handwritten":
         return f"digits-handwritten {_sklearn_digits()}"
+    if spec == "digits-styled":
+        return f"digits-styled v{RENDER_VERSION} {fonts_id('manifest')}"
+    for prefix in ("celeba:", "folders:"):  # labelled folders: their files say what they hold
+        if spec.startswith(prefix):
+            return f"{prefix}{source_fingerprint(spec[len(prefix) :])}"
     if is_fashion_spec(spec):
         return _fashion(spec)
     if spec.startswith("toy-gmm"):
@@ -107,7 +112,9 @@ def source_fingerprint(spec: str) -> str:
 
 def data_fingerprint(cfg: DataConfig) -> dict[str, Any]:
     """{'id': 16 hex digits, 'sources': {role: description}} for a run's data config."""
-    if cfg.root:
+    if cfg.sources:  # labelled data sets (StarGAN): one role per data set
+        roles = {f"source{k}": spec for k, spec in enumerate(cfg.sources)}
+    elif cfg.root:
         root = Path(cfg.root).expanduser()
         roles = {name: str(root / name) for name in ("trainA", "trainB", "testA", "testB")}
     else:
@@ -118,6 +125,9 @@ def data_fingerprint(cfg: DataConfig) -> dict[str, Any]:
     }
     if cfg.holdout_fonts:  # only when set: fingerprints of runs without it stay as they were
         params["holdout_fonts"] = cfg.holdout_fonts
+    if cfg.sources:
+        params["celeba_attrs"] = cfg.celeba_attrs
+        params["center_crop"] = cfg.center_crop
     return {"id": _digest([sources, params]), "sources": sources}
 
 

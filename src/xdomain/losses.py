@@ -8,8 +8,8 @@ GAN losses take discriminator logits and a `kind`:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -76,6 +76,36 @@ def gan_g_heads(fake: Sequence[Tensor | None], kind: GanKind = "vanilla") -> Ten
         if f is not None:
             loss = loss + gan_g(f, kind)
     return loss
+
+
+def gradient_penalty(
+    critic: Callable[[Tensor], Tensor],
+    real: Tensor,
+    fake: Tensor,
+    *,
+    scaler: Any = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """WGAN-GP (Gulrajani et al. 2017), as StarGAN's: E[(||grad_x_hat sum D(x_hat)||_2 - 1)^2]
+    at x_hat = alpha real + (1 - alpha) fake, alpha ~ U(0, 1) per sample.
+
+    The graph is kept (`create_graph`) so the penalty trains D. Under fp16 the gradient of a
+    small critic output underflows, so it is taken of the loss-scaled output (`scaler`, a
+    `torch.amp.GradScaler`; Accelerate's `accelerator.scaler`) and divided back, the recipe of
+    PyTorch's AMP notes; the norm is then computed in fp32, which bf16 needs as well. Per
+    sample, so it is the same on one process or many (gradients are averaged later).
+    """
+    alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device, generator=generator)
+    x_hat = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
+    out = critic(x_hat).float().sum()  # grad_outputs = ones, as the official
+    if scaler is not None:
+        (grad,) = torch.autograd.grad(scaler.scale(out), x_hat, create_graph=True)
+        grad = grad.float() / scaler.get_scale()
+    else:
+        (grad,) = torch.autograd.grad(out, x_hat, create_graph=True)
+        grad = grad.float()
+    norm = grad.flatten(1).pow(2).sum(1).sqrt()  # (B,)
+    return ((norm - 1) ** 2).mean()
 
 
 def feature_matching(real_feats: list[Tensor], fake_feats: list[Tensor]) -> Tensor:

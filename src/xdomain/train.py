@@ -97,7 +97,16 @@ def lr_lambda(steps: int, decay_start: int | None):
 
 def build_method(cfg: RunConfig, data: TwoDomainData | None, spec: Any = None) -> Method:
     torch.manual_seed(cfg.seed)  # identical initial weights in every process
-    return METHODS[cfg.method](cfg.model, spec if spec is not None else data.spec)
+    cls = METHODS[cfg.method]
+    if data is not None and cls.labelled != bool(cfg.data.sources):
+        raise ConfigError(
+            f"method {cfg.method} trains on labelled data sets: set data.sources (e.g."
+            " [digits-styled])"
+            if cls.labelled
+            else f"method {cfg.method} translates between two unpaired domains (data.a, data.b"
+            " or data.root); data.sources is for labelled methods (stargan): remove it"
+        )
+    return cls(cfg.model, spec if spec is not None else data.spec)
 
 
 class Trainer:

@@ -16,6 +16,8 @@ its name, following each code base's own file naming:
 - Morph-UGATIT (shoutOutYangJie/Morph-UGATIT): one file of {G, D_A, D_B}: G -> G (the one
   generator), D_A -> D_b (the reference's D_A judges the A -> B output, domain B), D_B -> D_a;
   a file with G alone leaves both Ds untrained. Nothing else is in the file.
+- StarGAN (yunjey/stargan): `<iter>-G.ckpt` -> G, `<iter>-D.ckpt` -> D, told apart by their keys;
+  the labels a model was trained with follow from its c_dim (`xdomain.convert.stargan`).
 
 Networks no file provides keep their seeded initialisation; the checkpoint lists them under
 `untrained` and says so at conversion time.
@@ -35,7 +37,7 @@ from torch import Tensor
 from xdomain.errors import CheckpointError, XDomainError
 from xdomain.io import sha256_file
 
-FAMILIES = ("cyclegan", "discogan", "ugatit", "morph-ugatit")
+FAMILIES = ("cyclegan", "discogan", "ugatit", "morph-ugatit", "stargan")
 # our network names for the six entries of an official U-GAT-IT checkpoint
 UGATIT_ROLES = {
     "genA2B": "G_ab",
@@ -103,6 +105,14 @@ def _read(family: str, path: Path) -> list[tuple[str, dict[str, Tensor], dict[st
                     )
                 )
         return out
+    if family == "stargan":
+        from xdomain.convert import stargan
+
+        st = stargan.read_official(path)
+        src = str(path)
+        if stargan.is_generator(st):
+            return [("G", st, stargan.infer_generator(st, source=src))]
+        return [("D", st, stargan.infer_discriminator(st, source=src))]
     return [_read_one(family, path)]
 
 
@@ -138,9 +148,15 @@ def _looks_like_resnet(state: dict[str, Tensor]) -> bool:
 
 
 def convert(
-    family: str, files: list[str | Path], out: str | Path, *, overwrite: bool = False
+    family: str,
+    files: list[str | Path],
+    out: str | Path,
+    *,
+    overwrite: bool = False,
+    attrs: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Write `out` as an xdomain run holding the official networks; -> a summary."""
+    """Write `out` as an xdomain run holding the official networks; -> a summary. `attrs`:
+    StarGAN only, the CelebA attributes of a model whose c_dim is not an official one."""
     from xdomain import checkpoint as ckpt
     from xdomain import rundir
     from xdomain.config import RunConfig, to_dict, to_yaml
@@ -166,7 +182,7 @@ def convert(
         raise XDomainError("no generator among the files; xdomain convert needs at least one")
     g_kw = gens[0][2]
     d_kw = {k: v[2] for k, v in read.items() if k.startswith("D")}
-    model, spec = _model_config(family, g_kw, d_kw)
+    model, spec = _model_config(family, g_kw, d_kw, attrs or [])
     method_cls = METHODS[method_name]
     torch.manual_seed(0)
     method = method_cls(model, spec)
@@ -225,7 +241,7 @@ def convert(
 
 
 def _model_config(
-    family: str, g_kw: dict[str, Any], d_kws: dict[str, dict[str, Any]]
+    family: str, g_kw: dict[str, Any], d_kws: dict[str, dict[str, Any]], attrs: list[str]
 ) -> tuple[Any, Any]:
     """The method Config and DataSpec that fit the official networks' shapes (`d_kws`: the
     discriminators read, by role)."""
@@ -235,6 +251,24 @@ def _model_config(
     cls: Callable[..., Any] = METHODS[family.replace("-", "_")].Config
     channels = int(g_kw.get("in_channels", 3))
     d_kw = next(iter(d_kws.values()), {})
+    if family == "stargan":
+        from xdomain.convert.stargan import label_space
+
+        space = label_space(g_kw["c_dim"], attrs)
+        if d_kw and d_kw["c_dim"] != space.cls_dim:
+            raise XDomainError(
+                f"the D file classifies {d_kw['c_dim']} labels, the G file's model"
+                f" {space.cls_dim}: give the G and D of one run"
+            )
+        model = cls(
+            g_conv_dim=g_kw["conv_dim"],
+            g_repeat_num=g_kw["repeat_num"],
+            d_conv_dim=d_kw.get("conv_dim", 64),
+            d_repeat_num=d_kw.get("repeat_num", 6),
+        )
+        size = int(d_kw.get("image_size", 128))  # the official models are 128 px
+        spec = DataSpec(kind="image", channels=3, image_size=size, labels=space.to_list())
+        return model, spec
     if family == "morph-ugatit":
         model = cls(
             ngf=g_kw["ngf"],

@@ -67,8 +67,11 @@ class FolderDataset(DomainDataset):
         max_pixels: int,
         augment: bool,
         n: int | None,
+        files: list[Path] | None = None,
+        center_crop: int = 0,
     ) -> None:
-        files = image_files(folder)
+        # `files`: an explicit list, in its order (labelled sets whose index file names them)
+        files = image_files(folder) if files is None else list(files)
         per_item = channels * (image_size**2 + (load_size(image_size) ** 2 if augment else 0))
         count = len(files) if n is None else min(n, len(files))
         in_memory = count * per_item <= MEMORY_BUDGET
@@ -78,6 +81,9 @@ class FolderDataset(DomainDataset):
         big: list[np.ndarray] = []  # uint8 (C, L, L) each, when in memory and augmenting
         self.image_size, self.channels = image_size, channels
         self.max_pixels = max_pixels
+        # the central crop x crop pixels first (StarGAN's CenterCrop: 178 for CelebA, 256 for
+        # RaFD), then the usual fit to the square; 0: none
+        self.center_crop = center_crop
         bar = tqdm(files, desc=f"checking {folder.name}", unit="img", delay=1.0, leave=False)
         for path in bar:
             if n is not None and len(kept) >= n:
@@ -122,6 +128,11 @@ class FolderDataset(DomainDataset):
     def _prepare(self, pixels: np.ndarray, augment: bool) -> tuple[np.ndarray, np.ndarray | None]:
         """Decoded (H, W, 1|3) -> centred (C, S, S) and, to augment from, (C, L, L)."""
         pixels = to_channels(pixels, self.channels)
+        if self.center_crop:
+            h, w = pixels.shape[:2]
+            ch, cw = min(self.center_crop, h), min(self.center_crop, w)
+            top, left = (h - ch) // 2, (w - cw) // 2
+            pixels = pixels[top : top + ch, left : left + cw]
         base = fit_square(pixels, self.image_size).transpose(2, 0, 1)
         if not augment:
             return np.ascontiguousarray(base), None

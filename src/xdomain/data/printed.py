@@ -21,7 +21,7 @@ import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from PIL import Image, ImageFilter
@@ -47,6 +47,15 @@ DEFAULT_SIZE = {"train": 20_000, "test": 2_000}
 SPLIT_ID = {"train": 0, "test": 1}  # separate seed streams, same fonts
 MIN_CONTRAST = 70  # |luma(fg) - luma(bg)| in grey levels: below this digits are unreadable
 SUPERSAMPLE = 2  # compose at 2x and box-filter down, for anti-aliased edges after rotation
+# `digits-styled` (StarGAN's labelled digits): the plate colour is one of these, named, and bold
+# and italic are drawn with p = 0.5, so every style label is exact and balanced
+BG_PALETTE: dict[str, tuple[int, int, int]] = {
+    "red": (190, 50, 45),
+    "green": (50, 150, 70),
+    "blue": (45, 80, 190),
+    "yellow": (225, 195, 60),
+}
+STYLE_STREAM = 7  # the seed stream of the styled draws, apart from every item's own stream
 
 
 @dataclass
@@ -145,7 +154,7 @@ def _ink_mask(
     font: FontGlyphs,
     label: int,
     size: int,
-    force: dict[str, bool] | None = None,
+    force: dict[str, Any] | None = None,
 ) -> tuple[np.ndarray, bool, bool]:
     """float32 (S, S) ink coverage of the centre digit and its neighbours; plus bold, italic.
 
@@ -221,16 +230,22 @@ def render_one(
     split: str,
     index: int,
     size: int,
-    force: dict[str, bool] | None = None,
+    force: dict[str, Any] | None = None,
 ) -> tuple[np.ndarray, int, int, np.ndarray, np.ndarray, bool, bool]:
     """Render item `index` of `split`: uint8 (S, S, 3) and its label and attributes.
 
-    `force` fixes bold and/or italic (see `_ink_mask`); everything else stays as drawn.
+    `force` fixes bold and/or italic (see `_ink_mask`) and/or the plate colour `bg` (RGB; the
+    ink turns black or white where the drawn ink would lack contrast on it); everything else
+    stays as drawn.
     """
     rng = np.random.default_rng([seed, SPLIT_ID[split], index])
     label = int(rng.integers(0, 10))
     font_id = int(rng.integers(0, len(fonts)))
     bg, fg = _colours(rng)
+    if force and "bg" in force:
+        bg = np.asarray(force["bg"], np.int64)
+        if abs(float((fg - bg) @ LUMA)) < MIN_CONTRAST:
+            fg = np.zeros(3, np.int64) if bg @ LUMA > 127 else np.full(3, 255, np.int64)
     coverage, bold, italic = _ink_mask(rng, fonts[font_id], label, size, force)  # (S, S)
     plate = _background(rng, bg, size)  # (S, S, 3)
     ink = fg.astype(np.float32)[None, None, :] + rng.normal(0, 6, size=3).astype(np.float32)
@@ -253,8 +268,9 @@ def render(
     *,
     progress: bool = True,
     font_set: FontSet = "manifest",
+    styled: bool = False,
 ) -> Rendered:
-    """Render items `0..count-1` of a split (no cache)."""
+    """Render items `0..count-1` of a split (no cache); `styled`: as `styled_force` says."""
     fonts, _ = digit_fonts(font_set)
     images = np.empty((count, size, size, 3), np.uint8)
     labels = np.empty(count, np.int64)
@@ -265,7 +281,7 @@ def render(
     italics = np.empty(count, np.int64)
     bar = tqdm(
         range(count),
-        desc=f"rendering digits-printed/{split}",
+        desc=f"rendering digits-{'styled' if styled else 'printed'}/{split}",
         unit="img",
         delay=1.0,  # only appears when rendering takes more than a moment
         disable=not progress,
@@ -273,17 +289,35 @@ def render(
     )
     for i in bar:
         images[i], labels[i], font_ids[i], fgs[i], bgs[i], bolds[i], italics[i] = render_one(
-            fonts, seed, split, i, size
+            fonts, seed, split, i, size, styled_force(seed, split, i) if styled else None
         )
     bar.close()
     return Rendered(images, labels, font_ids, fgs, bgs, bolds, italics, [f.name for f in fonts])
 
 
-def _cache_path(seed: int, split: str, count: int, size: int, font_set: FontSet) -> Path:
+def styled_force(seed: int, split: str, index: int) -> dict[str, Any]:
+    """The style of `digits-styled` item `index`: a palette colour, bold and italic, each drawn
+    from a stream of their own, so the item is printed item `index` restyled."""
+    rng = np.random.default_rng([seed, STYLE_STREAM, SPLIT_ID[split], index])
+    colour = list(BG_PALETTE.values())[int(rng.integers(0, len(BG_PALETTE)))]
+    return {"bg": colour, "bold": bool(rng.random() < 0.5), "italic": bool(rng.random() < 0.5)}
+
+
+def bg_classes(bg: np.ndarray) -> np.ndarray:
+    """int64 (N,): the palette index of each (N, 3) plate colour of a styled rendering."""
+    palette = np.array(list(BG_PALETTE.values()), np.int64)  # (K, 3)
+    match = (bg[:, None, :] == palette[None]).all(-1)  # (N, K)
+    assert match.any(1).all(), "a styled rendering has a plate colour outside BG_PALETTE"
+    return match.argmax(1)
+
+
+def _cache_path(
+    seed: int, split: str, count: int, size: int, font_set: FontSet, kind: str = "printed"
+) -> Path:
     """Cache file named by everything the pixels depend on."""
-    key = f"printed|v{RENDER_VERSION}|{seed}|{split}|{count}|{size}|{fonts_id(font_set)}"
+    key = f"{kind}|v{RENDER_VERSION}|{seed}|{split}|{count}|{size}|{fonts_id(font_set)}"
     digest = hashlib.sha256(key.encode()).hexdigest()[:20]
-    return cache_dir("data") / f"digits-printed-{split}-{count}-{size}px-{digest}.npz"
+    return cache_dir("data") / f"digits-{kind}-{split}-{count}-{size}px-{digest}.npz"
 
 
 def _save(path: Path, r: Rendered) -> None:
@@ -351,25 +385,32 @@ def _sliced(r: Rendered, n: int) -> Rendered:
 
 
 def load_printed(
-    seed: int, split: str, n: int | None, size: int, font_set: FontSet = "manifest"
+    seed: int,
+    split: str,
+    n: int | None,
+    size: int,
+    font_set: FontSet = "manifest",
+    styled: bool = False,
 ) -> Rendered:
     """Items `0..n-1` (default: the split's standard size), from the cache when possible.
 
     Items are per-index deterministic, so a smaller n is a slice of the default-size cache
-    when that exists; otherwise exactly n items are rendered and cached.
+    when that exists; otherwise exactly n items are rendered and cached. `styled`: the
+    `digits-styled` rendering (`styled_force`) instead.
     """
     default = DEFAULT_SIZE[split]
     count = default if n is None else n
-    candidates = [_cache_path(seed, split, count, size, font_set)]
+    kind = "styled" if styled else "printed"
+    candidates = [_cache_path(seed, split, count, size, font_set, kind)]
     if count < default:
-        candidates.append(_cache_path(seed, split, default, size, font_set))
+        candidates.append(_cache_path(seed, split, default, size, font_set, kind))
     for path in candidates:
         if (cached := _load(path)) is not None and len(cached.labels) >= count:
             return _sliced(cached, count)
     start = time.perf_counter()
-    rendered = render(seed, split, count, size, font_set=font_set)
+    rendered = render(seed, split, count, size, font_set=font_set, styled=styled)
     log.info(
-        "data: rendered %d digits-printed/%s in %.1fs", count, split, time.perf_counter() - start
+        "data: rendered %d digits-%s/%s in %.1fs", count, kind, split, time.perf_counter() - start
     )
     _save(candidates[0], rendered)
     return rendered

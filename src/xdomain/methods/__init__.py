@@ -5,6 +5,7 @@ from xdomain.methods.cyclegan import CycleGAN
 from xdomain.methods.discogan import DiscoGAN
 from xdomain.methods.dtn import DTN
 from xdomain.methods.morph_ugatit import MorphUGATIT
+from xdomain.methods.stargan import StarGAN
 from xdomain.methods.ugatit import UGATIT
 
 METHODS: dict[str, type[Method]] = {
@@ -13,6 +14,7 @@ METHODS: dict[str, type[Method]] = {
     "cyclegan": CycleGAN,
     "ugatit": UGATIT,
     "morph_ugatit": MorphUGATIT,
+    "stargan": StarGAN,
 }
 
 __all__ = ["METHODS", "Batch", "DataSpec", "Method"]

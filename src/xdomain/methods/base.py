@@ -23,7 +23,8 @@ from torch import Tensor, nn
 from xdomain.errors import NonFiniteLossError, XDomainError
 from xdomain.nn.pool import ImagePool
 
-Batch = dict[str, Tensor]  # unpaired: a, b (+ a_label, b_label); labelled: x, label; paired: a, b
+# unpaired: a, b (+ a_label, b_label); labelled (data.sources): x0, label0, x1, label1, ...
+Batch = dict[str, Tensor]
 
 
 @dataclass
@@ -61,6 +62,9 @@ class Method(nn.Module):
     #: True for fully convolutional generators: `translate` takes images of any size (a
     #: 300x451 photo through a generator trained on 256x256 crops), `preprocess="none"`
     any_size: ClassVar[bool] = False
+    #: True for methods that train on labelled data sets (`data.sources`, StarGAN), False for
+    #: those on two unpaired domains (`data.a`, `data.b`)
+    labelled: ClassVar[bool] = False
     #: what the rows of `visualize`'s sample grids show (the report's caption)
     sample_rows: ClassVar[str] = "input, translation"
 
