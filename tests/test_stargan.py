@@ -41,6 +41,21 @@ def test_gradient_penalty_is_the_closed_form_with_and_without_a_scaler() -> None
         torch.testing.assert_close(grad, torch.full_like(w, 2 * (norm - 1) * 0.5 / norm))
 
 
+def test_gradient_penalty_under_bf16_autocast_is_close_to_fp32() -> None:
+    from xdomain.nn.stargan import StarDiscriminator
+
+    torch.manual_seed(0)
+    d = StarDiscriminator(image_size=16, conv_dim=4, c_dim=2, repeat_num=2)
+    real, fake = torch.rand(4, 3, 16, 16) * 2 - 1, torch.rand(4, 3, 16, 16) * 2 - 1
+    g = torch.Generator().manual_seed(1)
+    ref = gradient_penalty(lambda v: d(v)[0], real, fake, generator=g)
+    g = torch.Generator().manual_seed(1)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = gradient_penalty(lambda v: d(v)[0], real, fake, generator=g)
+    assert low.dtype == torch.float32  # the norm is taken in fp32
+    assert float(low.detach()) == pytest.approx(float(ref.detach()), rel=0.05)
+
+
 def _labelled_cfg(**kw) -> DataConfig:
     base = {
         "sources": ["digits-styled", "digits-handwritten"],
@@ -183,3 +198,15 @@ def test_labelled_and_unpaired_methods_refuse_the_other_kind_of_data(tmp_path) -
     cfg = load_config("stargan-digits", ["data.sources=[]", "train.steps=2", "train.decay_start=1"])
     with pytest.raises(ConfigError, match=r"set data\.sources"):
         Trainer(cfg, tmp_path / "b")
+
+
+def test_styled_filter_makes_unpaired_domains_for_a_pairwise_model() -> None:
+    from xdomain.data import load_domain
+    from xdomain.data.labelled import load_labelled
+
+    full = load_labelled("digits-styled", "test", image_size=32, channels=3, seed=0, n=200)
+    red = load_domain("digits-styled:bg=red,bold=1", "test", n=200)
+    want = (full.labels[:, 0] == 1) & (full.labels[:, 4] == 1)
+    assert len(red) == int(want.sum()) and red.labels.equal(full.identity[want])
+    with pytest.raises(DataError, match="bg='pink' is not a value of bg; valid: red, green"):
+        load_domain("digits-styled:bg=pink", "test", n=50)

@@ -97,8 +97,8 @@ def source_fingerprint(spec: str) -> str:
         return f"digits-printed-system v{RENDER_VERSION} {fonts_id('system')}"
     if spec == "digits-handwritten":
         return f"digits-handwritten {_sklearn_digits()}"
-    if spec == "digits-styled":
-        return f"digits-styled v{RENDER_VERSION} {fonts_id('manifest')}"
+    if spec == "digits-styled" or spec.startswith("digits-styled:"):
+        return f"{spec} v{RENDER_VERSION} {fonts_id('manifest')}"
     for prefix in ("celeba:", "folders:"):  # labelled folders: their files say what they hold
         if spec.startswith(prefix):
             return f"{prefix}{source_fingerprint(spec[len(prefix) :])}"

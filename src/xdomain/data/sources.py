@@ -14,9 +14,11 @@ from xdomain.data.handwritten import load_handwritten
 from xdomain.data.printed import load_printed
 from xdomain.errors import DataError
 
-# Plain names only; `fashion` also takes a class list (`fashion:<classes>`), see `data.fashion`.
+# Plain names only; `fashion` also takes a class list (`fashion:<classes>`), see `data.fashion`,
+# and `digits-styled` a style filter (`digits-styled:bg=red,bold=1`), see `styled_domain`.
 EMBEDDED: tuple[str, ...] = (
     "digits-printed",
+    "digits-styled",
     "digits-handwritten",
     "digits-printed-system",
     "fashion",
@@ -43,7 +45,8 @@ def _check(
         )
     if n is not None and (not isinstance(n, int) or n < 1):
         raise DataError(f"data: n={n!r} must be a positive integer or None")
-    if (spec in EMBEDDED or is_fashion_spec(spec)) and split not in SPLITS:
+    embedded = spec in EMBEDDED or is_fashion_spec(spec) or spec.startswith("digits-styled:")
+    if embedded and split not in SPLITS:
         raise DataError(f"data: split={split!r} is not valid — use one of: {', '.join(SPLITS)}")
 
 
@@ -90,6 +93,8 @@ def load_domain(
             attr_names={"font": list(r.font_names)},
             augment=augment,
         )
+    if spec == "digits-styled" or spec.startswith("digits-styled:"):
+        return styled_domain(spec, split, image_size, channels, seed, n)
     classes = None
     if spec == "digits-handwritten":
         # The split is fixed (constant permutation seed), so `seed` does not apply here.
@@ -126,3 +131,32 @@ def load_domain(
         f"data: unknown source '{spec}' — not an embedded dataset ({', '.join(EMBEDDED)}, "
         "fashion:<classes>) nor an existing folder"
     )
+
+
+def styled_domain(
+    spec: str, split: str, image_size: int, channels: int, seed: int, n: int | None
+) -> DomainDataset:
+    """`digits-styled[:name=value,...]` as one unpaired domain labelled by digit: the styled
+    printed digits (`xdomain.data.labelled`) whose style matches the filter, e.g.
+    `digits-styled:bg=red` <-> `digits-styled:bg=blue` for a CycleGAN per attribute pair. `n`
+    caps the items rendered before the filter."""
+    from xdomain.data.labelled import load_labelled
+    from xdomain.errors import XDomainError
+
+    full = load_labelled(
+        "digits-styled", split, image_size=image_size, channels=channels, seed=seed, n=n
+    )
+    keep = torch.ones(len(full), dtype=torch.bool)
+    if ":" in spec:
+        schema = full.schema
+        slices = dict((a.name, sl) for a, sl in schema.slices())
+        for item in filter(None, spec.split(":", 1)[1].split(",")):
+            name, _, value = item.partition("=")
+            try:  # the label row this value means, with the schema's own one-line errors
+                want = schema.set_value(full.labels[:1], name.strip(), value)[0]
+            except XDomainError as e:
+                raise DataError(f"data: '{spec}': {str(e).removeprefix('target: ')}") from None
+            keep &= (full.labels[:, slices[name.strip()]] == want[slices[name.strip()]]).all(1)
+        if not bool(keep.any()):
+            raise DataError(f"data: '{spec}' matches no {split} item; loosen the filter")
+    return full.images.subset(keep)
