@@ -92,9 +92,50 @@ def _random_root(size: int, channels: int) -> str:
     return str(root)
 
 
+def _random_labelled(source: str, size: int) -> str:
+    """A CelebA (`celeba:`) or RaFD-style (`folders:`) layout of random images, for timing:
+    8 training images (CelebA: 2007 attribute lines, the official split's test first)."""
+    import tempfile
+
+    import numpy as np
+    from PIL import Image
+
+    from xdomain.data.celeba import split_lines
+    from xdomain.labels import RAFD_EXPRESSIONS
+
+    root = Path(tempfile.mkdtemp(prefix="xdomain-speed-"))
+    rng = np.random.default_rng(0)
+    if source.startswith("celeba:"):
+        names = ["Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young"]
+        rows = [f"{i:06d}.jpg " + " ".join(map(str, rng.choice([-1, 1], 5))) for i in range(2007)]
+        (root / "images").mkdir()
+        (root / "list_attr_celeba.txt").write_text(f"2007\n{' '.join(names)}\n" + "\n".join(rows))
+        train, test = split_lines(rows)
+        for line in train + test[:8]:
+            px = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+            Image.fromarray(px).save(root / "images" / line.split()[0])
+        return f"celeba:{root}"
+    for split in ("train", "test"):
+        for e in RAFD_EXPRESSIONS:
+            (root / split / e).mkdir(parents=True)
+            px = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+            Image.fromarray(px).save(root / split / e / "0.png")
+    return f"folders:{root}"
+
+
 def overrides_for(recipe: str) -> tuple[str, ...]:
-    """What a recipe needs to run here: its folder replaced by random images of its size."""
+    """What a recipe needs to run here: its folders replaced by random images of its size."""
     cfg = load_config(recipe)
+    if any(":" in s for s in cfg.data.sources):  # CelebA / RaFD: layouts of random images
+        sources = [
+            _random_labelled(s, cfg.data.image_size) if ":" in s else s for s in cfg.data.sources
+        ]
+        return (
+            f"data.sources=[{', '.join(sources)}]",
+            "data.on_bad_file=skip",  # the attribute lines without an image
+            "data.num_workers=0",
+            f"data.batch_size={min(cfg.data.batch_size, 8)}",
+        )
     if not cfg.data.root:
         return ()
     return (
@@ -136,6 +177,7 @@ def main() -> None:
     load_before = os.getloadavg()[0]  # other work on the machine slows every number below
     for recipe in args.recipes or recipe_names():
         row = {"recipe": recipe, "method": load_config(recipe).method, "commit": commit()}
+        row["steps"] = args.steps  # timed steps per repeat (paper-scale rows may use fewer)
         extra = overrides_for(recipe)
         if extra:  # a folder recipe: random images, batch capped at 8 (it/s at that batch)
             row["batch_size"] = int(extra[-1].split("=")[1])

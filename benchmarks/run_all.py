@@ -53,6 +53,7 @@ BENCHES = [
     ["bench_dtn.py"],
     ["bench_image.py"],
     ["bench_morph.py"],  # reads the Morph-UGATIT runs bench_image.py leaves in benchmarks/runs
+    ["bench_stargan.py"],
     ["bench_demo.py"],
 ]
 
@@ -218,6 +219,95 @@ def _morph(d: dict) -> list[str]:
                 f" ![strips](results/{r['figure']})"
             )
     return out
+
+
+def _stargan(d: dict) -> list[str]:
+    """StarGAN on styled digits and the mask-vector experiment (bench_stargan.py)."""
+    rows = {r["recipe"]: r for r in d["rows"]}
+    single, mask = rows.get("stargan-digits"), rows.get("stargan-digits-mask")
+    out = [
+        "## StarGAN: styled printed digits, and the mask vector with handwritten digit classes",
+        f"commit {d['commit']}{' + uncommitted changes' if d.get('dirty') else ''},"
+        f" {_machine(d['machine'])}. {d['n_test']} printed test digits, each translated to every"
+        " target of the official test grid (each background colour; bold and italic flipped)"
+        " and scored by judges trained on real styled digits: target = the changed attribute"
+        " reads as the target; kept = the other attributes read as the input's; identity = the"
+        " digit reads as the input's; rec = |x - G(G(x, c), c')|. Digit targets (the mask"
+        " vector): printed inputs with the handwritten part of the mask set to each digit"
+        " d != the input's; the printed-digit judge reads d (digit target), still the input's"
+        " digit (digit kept), the handwritten-digit judge reads d (digit target hw); style"
+        " kept: the bg / bold / italic judges agree with the input.",
+        "",
+        "| recipe | steps | train s | target | bg | bold flip | italic flip | kept | identity"
+        " | rec | digit target | digit target hw | digit kept | style kept | it/s fp32 |"
+        " it/s bf16 |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        " ---: | ---: | ---: | ---: |",
+    ]
+    for r in (single, mask):
+        if r is None:
+            continue
+        s = r["scores"]
+        bg = _bg(r)
+
+        def f(key: str, s: dict = s) -> str:
+            return f"{s[key]:.3f}" if key in s else "-"
+
+        sp = r["train_step_it_per_s"]
+        out.append(
+            f"| {r['recipe']} | {r['steps']} | {r.get('wall_s', '-')} | {f('target_acc')} |"
+            f" {bg:.3f} | {f('acc[bold flipped]')} | {f('acc[italic flipped]')} |"
+            f" {f('kept_acc')} | {f('identity_acc')} | {f('rec_l1')} | {f('digit_target_acc')} |"
+            f" {f('digit_target_acc_hw')} | {f('digit_kept')} | {f('style_kept')} |"
+            f" {sp['fp32']} | {sp['bf16']} |"
+        )
+    if single:
+        j = single["scores"]
+        out += [
+            "",
+            "Judge accuracy on real styled test digits (the ceiling): bg"
+            f" {j['judge_acc[bg]']:.3f}, bold {j['judge_acc[bold]']:.3f}, italic"
+            f" {j['judge_acc[italic]']:.3f}, digit {j['judge_acc[identity]']:.3f}. For the"
+            " printed-only model, digit target is the share its own style translations land on"
+            " a given other digit (it has no digit label to ask for).",
+        ]
+    if d.get("pairs"):
+        out += [
+            "",
+            "One CycleGAN per attribute pair (`cyclegan-digits` as shipped, trained on the two"
+            " styled domains) against the one StarGAN above, on the same held-out inputs of"
+            " domain a: target = the attribute judge reads b's value; identity = the digit"
+            " judge reads the input's digit.",
+            "",
+            "| pair | inputs | CycleGAN steps | CycleGAN train s | CycleGAN target | StarGAN target"
+            " | CycleGAN identity | StarGAN identity |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for q in d["pairs"]:
+            out.append(
+                f"| {q['a']} -> {q['b']} | {q['n']} | {q['steps']} | {q.get('wall_s', '-')} |"
+                f" {q['cyclegan_target']:.3f} | {q['stargan_target']:.3f} |"
+                f" {q['cyclegan_identity']:.3f} | {q['stargan_identity']:.3f} |"
+            )
+    p = d["params"]
+    out += [
+        "",
+        f"Parameters: one StarGAN generator {p['stargan_g']:,} for all {p['domains']} style"
+        f" domains; a CycleGAN generator of the same width and depth {p['cyclegan_g']:,}, and"
+        f" {p['domains']} x {p['domains'] - 1} of them for pairwise models:"
+        f" {p['pairwise_total']:,} (the paper's Table 3 argument). For context, not like for"
+        f" like: the paper's classification error of synthesized RaFD expressions is"
+        f" {100 * d['paper_rafd_cls_error']:.2f}%; ours, 1 - bg accuracy of the single-data-set"
+        f" model, is {100 * (1 - _bg(single)):.2f}%."
+        if single
+        else "",
+    ]
+    return out
+
+
+def _bg(r: dict) -> float:
+    s = r["scores"]
+    return sum(s[f"acc[bg={c}]"] for c in ("red", "green", "blue", "yellow")) / 4
 
 
 def _iters(d: dict) -> str:
@@ -533,6 +623,9 @@ def render() -> Path:
     morph = _load("morph.json")
     if morph and morph.get("rows"):
         lines += [*_morph(morph), ""]
+    stargan = _load("stargan.json")
+    if stargan and stargan.get("rows"):
+        lines += [*_stargan(stargan), ""]
     speed = _load("speed.json")
     if speed:
         lines += [*_speed(speed), ""]

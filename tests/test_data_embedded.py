@@ -20,7 +20,13 @@ def _cache(tmp_path, monkeypatch):
 
 
 def test_embedded_names():
-    assert EMBEDDED == ("digits-printed", "digits-handwritten", "digits-printed-system", "fashion")
+    assert EMBEDDED == (
+        "digits-printed",
+        "digits-styled",
+        "digits-handwritten",
+        "digits-printed-system",
+        "fashion",
+    )
 
 
 def test_printed_shapes_labels_attrs():
@@ -130,7 +136,7 @@ def test_key_forms_and_no_augment_for_digits():
 @pytest.mark.parametrize(
     ("kwargs", "needle"),
     [
-        ({"spec": "svhn"}, "digits-printed, digits-handwritten"),
+        ({"spec": "svhn"}, "digits-printed, digits-styled, digits-handwritten"),
         ({"spec": "digits-printed", "channels": 2}, "channels=2"),
         ({"spec": "digits-printed", "split": "val"}, "train, test"),
         ({"spec": "digits-printed", "on_bad_file": "ignore"}, "error, skip"),
