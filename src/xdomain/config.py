@@ -127,6 +127,11 @@ class DataConfig:
     celeba_attrs: list[str] = field(
         default_factory=lambda: ["Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young"]
     )
+    # aligned pairs (pix2pix, BicycleGAN; replaces a and b): glyphs2digits,
+    # edges2fashion[:<classes>], a folder of aligned AB images (train/, test/ or val/) or of
+    # trainA/ trainB/ testA/ testB/ files paired by name (`xdomain.data.paired`)
+    paired: str = ""
+    direction: Literal["AtoB", "BtoA"] = "AtoB"  # BtoA: translate the right half to the left
 
 
 @dataclass

@@ -106,6 +106,13 @@ def source_fingerprint(spec: str) -> str:
         return _fashion(spec)
     if spec.startswith("toy-gmm"):
         return spec
+    if spec == "glyphs2digits":
+        return f"glyphs2digits v{RENDER_VERSION} {fonts_id('manifest')}"
+    if spec == "edges2fashion" or spec.startswith("edges2fashion:"):
+        from xdomain.data.paired import EDGES_VERSION
+
+        classes = spec.split(":", 1)[1] if ":" in spec else ""
+        return f"{spec} v{EDGES_VERSION} {_fashion('fashion:' + classes if classes else 'fashion')}"
     path = Path(spec).expanduser()
     return _folder(path) if path.is_dir() else f"missing {spec}"
 
@@ -114,6 +121,8 @@ def data_fingerprint(cfg: DataConfig) -> dict[str, Any]:
     """{'id': 16 hex digits, 'sources': {role: description}} for a run's data config."""
     if cfg.sources:  # labelled data sets (StarGAN): one role per data set
         roles = {f"source{k}": spec for k, spec in enumerate(cfg.sources)}
+    elif cfg.paired:
+        roles = {"paired": cfg.paired}
     elif cfg.root:
         root = Path(cfg.root).expanduser()
         roles = {name: str(root / name) for name in ("trainA", "trainB", "testA", "testB")}
@@ -125,6 +134,8 @@ def data_fingerprint(cfg: DataConfig) -> dict[str, Any]:
     }
     if cfg.holdout_fonts:  # only when set: fingerprints of runs without it stay as they were
         params["holdout_fonts"] = cfg.holdout_fonts
+    if cfg.paired:
+        params["direction"] = cfg.direction
     if cfg.sources:
         params["celeba_attrs"] = cfg.celeba_attrs
         params["center_crop"] = cfg.center_crop

@@ -14,7 +14,10 @@ from torch import Tensor
 
 
 def grid_image(rows: list[Tensor], pad: int = 2) -> np.ndarray:
-    """Rows of (N, C, H, W) images in [-1, 1] -> one uint8 (H', W', 3) array, a row per tensor."""
+    """Rows of (N, C, H, W) images in [-1, 1] -> one uint8 (H', W', 3) array, a row per tensor.
+
+    A (N, K, C, H, W) tensor (K samples of each input: BicycleGAN's z) gives K rows."""
+    rows = [r for row in rows for r in (row.unbind(1) if row.dim() == 5 else [row])]
     n = max(r.shape[0] for r in rows)
     _, _, h, w = rows[0].shape
     out = np.full((len(rows) * (h + pad) + pad, n * (w + pad) + pad, 3), 255, np.uint8)

@@ -98,15 +98,25 @@ def lr_lambda(steps: int, decay_start: int | None):
 def build_method(cfg: RunConfig, data: TwoDomainData | None, spec: Any = None) -> Method:
     torch.manual_seed(cfg.seed)  # identical initial weights in every process
     cls = METHODS[cfg.method]
-    if data is not None and cls.labelled != bool(cfg.data.sources):
-        raise ConfigError(
-            f"method {cfg.method} trains on labelled data sets: set data.sources (e.g."
-            " [digits-styled])"
-            if cls.labelled
-            else f"method {cfg.method} translates between two unpaired domains (data.a, data.b"
-            " or data.root); data.sources is for labelled methods (stargan): remove it"
-        )
+    if data is not None:
+        check_layout(cfg.method, cls.layout, cfg.data)
     return cls(cfg.model, spec if spec is not None else data.spec)
+
+
+def check_layout(method: str, layout: str, data: Any) -> None:
+    """The method's kind of data (`Method.layout`) against what `data` configures."""
+    given = "labelled" if data.sources else "paired" if data.paired else "unpaired"
+    if given == layout:
+        return
+    want = {
+        "labelled": "labelled data sets: set data.sources (e.g. [digits-styled])",
+        "paired": "aligned pairs: set data.paired (e.g. glyphs2digits, edges2fashion or a"
+        " folder of AB images)",
+        "unpaired": "two unpaired domains (data.a, data.b or data.root)",
+    }[layout]
+    extra = {"labelled": "data.sources", "paired": "data.paired", "unpaired": ""}[given]
+    tail = f"; remove {extra}" if extra else ""
+    raise ConfigError(f"method {method} trains on {want}{tail}")
 
 
 class Trainer:

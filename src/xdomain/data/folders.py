@@ -69,6 +69,7 @@ class FolderDataset(DomainDataset):
         n: int | None,
         files: list[Path] | None = None,
         center_crop: int = 0,
+        half: str = "",
     ) -> None:
         # `files`: an explicit list, in its order (labelled sets whose index file names them)
         files = image_files(folder) if files is None else list(files)
@@ -84,6 +85,11 @@ class FolderDataset(DomainDataset):
         # the central crop x crop pixels first (StarGAN's CenterCrop: 178 for CelebA, 256 for
         # RaFD), then the usual fit to the square; 0: none
         self.center_crop = center_crop
+        # aligned pairs (pix2pix's `AB` files: A left, B right): "left" or "right" keeps that
+        # half of every image; "": the whole image
+        if half not in ("", "left", "right"):
+            raise ValueError(f"half must be '', 'left' or 'right', got {half!r}")
+        self.half = half
         bar = tqdm(files, desc=f"checking {folder.name}", unit="img", delay=1.0, leave=False)
         for path in bar:
             if n is not None and len(kept) >= n:
@@ -128,6 +134,9 @@ class FolderDataset(DomainDataset):
     def _prepare(self, pixels: np.ndarray, augment: bool) -> tuple[np.ndarray, np.ndarray | None]:
         """Decoded (H, W, 1|3) -> centred (C, S, S) and, to augment from, (C, L, L)."""
         pixels = to_channels(pixels, self.channels)
+        if self.half:
+            w = pixels.shape[1] // 2
+            pixels = pixels[:, :w] if self.half == "left" else pixels[:, w : 2 * w]
         if self.center_crop:
             h, w = pixels.shape[:2]
             ch, cw = min(self.center_crop, h), min(self.center_crop, w)

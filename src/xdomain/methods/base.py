@@ -23,7 +23,8 @@ from torch import Tensor, nn
 from xdomain.errors import NonFiniteLossError, XDomainError
 from xdomain.nn.pool import ImagePool
 
-# unpaired: a, b (+ a_label, b_label); labelled (data.sources): x0, label0, x1, label1, ...
+# unpaired and paired: a, b (+ a_label, b_label; paired: item i of a belongs with item i of b);
+# labelled (data.sources): x0, label0, x1, label1, ...
 Batch = dict[str, Tensor]
 
 
@@ -62,9 +63,9 @@ class Method(nn.Module):
     #: True for fully convolutional generators: `translate` takes images of any size (a
     #: 300x451 photo through a generator trained on 256x256 crops), `preprocess="none"`
     any_size: ClassVar[bool] = False
-    #: True for methods that train on labelled data sets (`data.sources`, StarGAN), False for
-    #: those on two unpaired domains (`data.a`, `data.b`)
-    labelled: ClassVar[bool] = False
+    #: the data a method trains on: two unpaired domains (`data.a`, `data.b` or `data.root`),
+    #: labelled data sets (`data.sources`, StarGAN) or aligned pairs (`data.paired`, pix2pix)
+    layout: ClassVar[Literal["unpaired", "labelled", "paired"]] = "unpaired"
     #: what the rows of `visualize`'s sample grids show (the report's caption)
     sample_rows: ClassVar[str] = "input, translation"
 
@@ -160,20 +161,43 @@ class Method(nn.Module):
         same D several times per step and backpropagate several losses, which DDP's one-forward-
         one-backward bookkeeping does not fit.
         """
+        opt.zero_grad(set_to_none=True)
+        self.backward(loss, retain_graph=retain_graph)
+        self.step(opt)
+
+    def backward(
+        self,
+        loss: Tensor,
+        *,
+        retain_graph: bool = False,
+        inputs: list[Tensor] | None = None,
+    ) -> None:
+        """Accumulate the gradients of `loss` (scaled under fp16), for an update order that sums
+        several backward passes into one step: BicycleGAN backpropagates the E+G loss, then a
+        latent loss into G alone (`inputs`: G's parameters), then steps both optimizers. Zero
+        the gradients first (`opt.zero_grad`), and finish with `step`."""
         if not torch.isfinite(loss.detach()).all():
             raise NonFiniteLossError(
                 f"loss is {loss.item()} at this step: training diverged; lower the learning "
                 "rate or use precision=fp32; the last good checkpoint is kept"
             )
-        opt.zero_grad(set_to_none=True)
+        acc = self.accelerator
+        scaler = getattr(acc, "scaler", None) if acc is not None else None
+        if scaler is not None:
+            loss = scaler.scale(loss)
+        loss.backward(retain_graph=retain_graph, inputs=inputs)
+
+    def step(self, *opts: torch.optim.Optimizer) -> None:
+        """Average the accumulated gradients over processes and step each optimizer; under fp16
+        the loss scale is updated once, after all of them (GradScaler's rule for several
+        optimizers in one iteration)."""
         acc = self.accelerator
         if acc is None:
-            loss.backward(retain_graph=retain_graph)
-            opt.step()
+            for opt in opts:
+                opt.step()
             return
-        acc.backward(loss, retain_graph=retain_graph)
         if acc.num_processes > 1:
-            plist = [p for g in opt.param_groups for p in g["params"]]
+            plist = [p for opt in opts for g in opt.param_groups for p in g["params"]]
             grads = [p.grad for p in plist if p.grad is not None]
             if grads:
                 flat = torch.cat([g.reshape(-1) for g in grads])
@@ -183,11 +207,13 @@ class Method(nn.Module):
                     g.copy_(flat[offset : offset + g.numel()].view_as(g))
                     offset += g.numel()
         scaler = getattr(acc, "scaler", None)
+        for opt in opts:
+            if scaler is not None:
+                scaler.step(opt)
+            else:
+                opt.step()
         if scaler is not None:
-            scaler.step(opt)
             scaler.update()
-        else:
-            opt.step()
 
     @staticmethod
     def requires_grad(*nets: nn.Module, flag: bool) -> None:

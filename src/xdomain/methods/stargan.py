@@ -43,7 +43,7 @@ from xdomain.nn.stargan import StarDiscriminator, StarGenerator
 
 class StarGAN(Method):
     translate_options = frozenset({"target"})
-    labelled = True
+    layout = "labelled"
     sample_rows = "per data set: input, then one row per target of the official test grid"
 
     @dataclass

@@ -1,0 +1,294 @@
+"""BicycleGAN (Zhu, Zhang, Pathak, Darrell, Efros, Wang, Shechtman, "Toward Multimodal
+Image-to-Image Translation", NIPS 2017), with the reference implementation's defaults
+(junyanz/BicycleGAN, `models/bicycle_gan_model.py`).
+
+Paired data (`data.paired`), one input to many outputs through a latent code z (8-d):
+
+- `G`      G(A, z): a U-Net with z tiled and added to every down layer (`where_add=all`) or to
+           the input only (`xdomain.nn.unet.UnetZGenerator`)
+- `E`      a ResNet encoder B -> (mu, logvar) (`xdomain.nn.bicyclegan.ResnetEncoder`)
+- `D`, `D2`  two multi-scale PatchGANs (2 scales each): D judges the cVAE-GAN outputs, D2 the
+           cLR-GAN ones
+
+Each batch is split in half as the reference does (batch 2: one pair each). With A1, B1 the
+first half, A2, B2 the second:
+
+- cVAE-GAN  (B -> z -> B^): z = mu + eps * sigma from E(B1); `loss_gan` = L_GAN(G(A1, z), D),
+            `loss_l1` = |B1 - G(A1, z)|_1 (lambda_l1 = 10), `loss_kl` = KL(E(B1) || N(0, I))
+            summed over z's dimensions and the batch (lambda_kl = 0.01)
+- cLR-GAN   (z -> B^ -> z^): z ~ N(0, I); `loss_gan2` = L_GAN(G(A1, z), D2) against real B2,
+            `loss_z` = |z - mu(E(G(A1, z)))|_1 (lambda_z = 0.5), into G alone, not E
+
+Update order of the reference: zero E's and G's gradients, backpropagate the E+G loss, then the
+latent loss into G alone (E frozen), step E and G; then D (real B1 vs G(A1, E(B1))) and D2
+(real B2 vs G(A1, z)), LSGAN, each summed over its scales.
+
+The paper's baselines are `variant`s of the same networks: `pix2pix+noise` (random z, L1 to
+the target, one D), `cae-gan` (E deterministic, no KL), `cvae-gan` (no cLR half), `clr-gan`
+(no cVAE half: no L1 to the target).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from xdomain.errors import ConfigError, XDomainError
+from xdomain.losses import GanKind, gan_d_heads, gan_g_heads
+from xdomain.methods.base import Batch, DataSpec, Method
+from xdomain.methods.pix2pix import check_unet_size
+from xdomain.nn.bicyclegan import MultiScaleDiscriminator, ResnetEncoder
+from xdomain.nn.unet import UnetZGenerator
+
+Variant = Literal["bicyclegan", "cvae-gan", "clr-gan", "cae-gan", "pix2pix+noise"]
+# which halves of the objective each variant trains: (cVAE half, cLR half, KL on E)
+VARIANTS: dict[str, tuple[bool, bool, bool]] = {
+    "bicyclegan": (True, True, True),
+    "cvae-gan": (True, False, True),
+    "clr-gan": (False, True, True),
+    "cae-gan": (True, False, False),
+    "pix2pix+noise": (False, False, False),
+}
+
+
+def xavier_init(net: nn.Module, gain: float) -> None:
+    """The reference's default `init_type=xavier`: conv/linear weights ~ Xavier-normal(gain),
+    biases 0; batch-norm scales ~ N(1, gain)."""
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.xavier_normal_(m.weight, gain=gain)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d) and m.weight is not None:
+            nn.init.normal_(m.weight, 1.0, gain)
+            nn.init.zeros_(m.bias)
+
+
+class BicycleGAN(Method):
+    layout = "paired"
+    translate_options = frozenset({"z"})
+    sample_rows = "a, b (the target), G(a, E(b)), then G(a, z) for random z"
+
+    @dataclass
+    class Config:
+        variant: Variant = "bicyclegan"
+        nz: int = 8  # latent dimensions
+        ngf: int = 64
+        ndf: int = 64
+        nef: int = 64  # encoder width
+        num_downs: int = 8  # U-Net depth: 2**num_downs = image size (unet_256: 8)
+        where_add: Literal["all", "input"] = "all"  # z into every down layer, or the input only
+        norm: Literal["instance", "batch", "none"] = "instance"
+        nl: Literal["relu", "lrelu"] = "relu"  # G's decoder non-linearity
+        dropout: bool = False  # the edges2shoes script trains with --use_dropout
+        e_blocks: int = 5  # ResNet encoder blocks: 5 for 256 px (resnet_256), 4 for 128
+        n_layers_d: int = 3
+        num_d: int = 2  # scales of each multi-scale D
+        gan_loss: GanKind = "lsgan"
+        lambda_l1: float = 10.0
+        lambda_kl: float = 0.01
+        lambda_z: float = 0.5
+        lambda_gan: float = 1.0  # cVAE-GAN's D
+        lambda_gan2: float = 1.0  # cLR-GAN's D2
+        lr: float = 2e-4
+        beta1: float = 0.5
+        beta2: float = 0.999
+        init: Literal["xavier", "normal"] = "xavier"  # the reference's default: xavier, gain 0.02
+        init_gain: float = 0.02
+
+    def __init__(self, cfg: BicycleGAN.Config, spec: DataSpec) -> None:
+        super().__init__(cfg, spec)
+        if spec.kind != "image":
+            raise ConfigError("bicyclegan translates images; the data are points")
+        if cfg.variant not in VARIANTS:
+            raise ConfigError(f"model.variant={cfg.variant!r}; valid: {', '.join(VARIANTS)}")
+        if cfg.nz < 1:
+            raise ConfigError(f"model.nz={cfg.nz} must be >= 1")
+        check_unet_size(spec.image_size, cfg.num_downs)
+        if spec.image_size != 8 * 2**cfg.e_blocks:
+            raise ConfigError(
+                f"model.e_blocks={cfg.e_blocks} encodes {8 * 2**cfg.e_blocks} px images, the"
+                f" data are {spec.image_size} px; the ResNet encoder ends on an 8x8 map, so set"
+                f" model.e_blocks to log2(image_size / 8) (5 at 256 px, 2 at 32 px)"
+            )
+        self.use_vae, self.use_clr, self.use_kl = VARIANTS[cfg.variant]
+        c = spec.channels
+        self.G = UnetZGenerator(
+            c,
+            c,
+            nz=cfg.nz,
+            num_downs=cfg.num_downs,
+            ngf=cfg.ngf,
+            norm=cfg.norm,
+            nl=cfg.nl,
+            dropout=cfg.dropout,
+            where_add=cfg.where_add,
+        )
+        d = {"ndf": cfg.ndf, "n_layers": cfg.n_layers_d, "norm": cfg.norm, "num_d": cfg.num_d}
+        self.E = ResnetEncoder(c, nz=cfg.nz, ndf=cfg.nef, n_blocks=cfg.e_blocks, norm=cfg.norm)
+        self.D = MultiScaleDiscriminator(c, **d)
+        self.D2 = MultiScaleDiscriminator(c, **d)
+        for net in (self.G, self.E, self.D, self.D2):
+            if cfg.init == "xavier":
+                xavier_init(net, cfg.init_gain)
+            else:
+                from xdomain.nn import init_weights
+
+                init_weights(net, cfg.init_gain)
+        adam = {"lr": cfg.lr, "betas": (cfg.beta1, cfg.beta2)}
+        self.opt_g = torch.optim.Adam(self.G.parameters(), **adam)
+        self.opt_e = torch.optim.Adam(self.E.parameters(), **adam)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), **adam)
+        self.opt_d2 = torch.optim.Adam(self.D2.parameters(), **adam)
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"g": self.opt_g, "e": self.opt_e, "d": self.opt_d, "d2": self.opt_d2}
+
+    # ------------------------------------------------------------------ training
+    def encode(self, b: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """z = mu + eps * exp(logvar / 2) from E(b), and mu, logvar: (B, nz) each."""
+        mu, logvar = self.E(b)
+        if not self.use_kl:  # cAE-GAN: a deterministic encoder
+            return mu, mu, logvar
+        eps = torch.randn_like(mu)
+        return mu + eps * (0.5 * logvar).exp(), mu, logvar
+
+    def train_step(self, batch: Batch, step: int) -> dict[str, float]:
+        c = self.cfg
+        a, b = batch["a"], batch["b"]  # (B, C, H, W) each, paired
+        if a.shape[0] < 2 or a.shape[0] % 2:
+            raise ConfigError(
+                f"bicyclegan splits each batch in half (cVAE-GAN | cLR-GAN); data.batch_size"
+                f" is {a.shape[0]} per process: make it even (the reference uses 2)"
+            )
+        half = a.shape[0] // 2
+        a1, b1, b2 = a[:half], b[:half], b[half:]  # A1, B1 encoded; B2 the cLR half's real
+        z_random = torch.randn(half, c.nz, device=a.device)  # (B/2, nz)
+        logs: dict[str, float] = {}
+
+        # ---- E and G
+        self.requires_grad(self.D, self.D2, flag=False)
+        self.opt_g.zero_grad(set_to_none=True)
+        self.opt_e.zero_grad(set_to_none=True)
+        loss_eg = a.new_zeros(())
+        fake_enc = None
+        if self.use_vae:
+            z_enc, mu, logvar = self.encode(b1)
+            fake_enc = self.G(a1, z_enc)  # G(A1, E(B1)): (B/2, C, H, W)
+            loss_gan = gan_g_heads(self.D(fake_enc), c.gan_loss)
+            loss_l1 = F.l1_loss(fake_enc, b1)
+            loss_eg = loss_eg + c.lambda_gan * loss_gan + c.lambda_l1 * loss_l1
+            logs |= {"loss_gan": loss_gan.item(), "loss_l1": loss_l1.item()}
+            if self.use_kl and c.lambda_kl > 0:
+                # KL(N(mu, sigma) || N(0, I)), summed over dims and batch as the reference
+                loss_kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+                loss_eg = loss_eg + c.lambda_kl * loss_kl
+                logs["loss_kl"] = loss_kl.item()
+        fake_rand = self.G(a1, z_random)  # G(A1, z), z ~ N(0, I)
+        if self.use_clr or not self.use_vae:
+            # cLR-GAN's D2 (pix2pix+noise: the one D of a conditional GAN with a random z)
+            loss_gan2 = gan_g_heads(self.D2(fake_rand), c.gan_loss)
+            loss_eg = loss_eg + c.lambda_gan2 * loss_gan2
+            logs["loss_gan2"] = loss_gan2.item()
+        if not self.use_vae and not self.use_clr:  # pix2pix+noise: L1 with a random z
+            loss_l1 = F.l1_loss(fake_rand, b1)
+            loss_eg = loss_eg + c.lambda_l1 * loss_l1
+            logs["loss_l1"] = loss_l1.item()
+        latent = self.use_clr and c.lambda_z > 0
+        self.backward(loss_eg, retain_graph=latent)
+        if latent:
+            # latent regression |z - mu(E(G(A1, z)))|: in BicycleGAN its gradient reaches G
+            # only (E learns from the cVAE half); cLR-GAN alone trains E with it too
+            mu2, _ = self.E(fake_rand)
+            loss_z = F.l1_loss(mu2, z_random)
+            only_g = list(self.G.parameters()) if self.use_vae else None
+            self.backward(c.lambda_z * loss_z, inputs=only_g)
+            logs["loss_z"] = loss_z.item()
+        # pix2pix+noise never uses E: stepping an optimizer without gradients is an error
+        # under a loss scaler
+        self.step(*((self.opt_e, self.opt_g) if self.use_vae or latent else (self.opt_g,)))
+        self.requires_grad(self.D, self.D2, flag=True)
+
+        # ---- D (cVAE half) and D2 (cLR half), LSGAN summed over scales, not halved
+        if self.use_vae:
+            assert fake_enc is not None
+            loss_d = gan_d_heads(self.D(b1), self.D(fake_enc.detach()), c.gan_loss)
+            self.update(self.opt_d, loss_d)
+            logs["loss_d"] = loss_d.item()
+        if self.use_clr or not self.use_vae:
+            loss_d2 = gan_d_heads(self.D2(b2), self.D2(fake_rand.detach()), c.gan_loss)
+            self.update(self.opt_d2, loss_d2)
+            logs["loss_d2"] = loss_d2.item()
+        return logs
+
+    # ------------------------------------------------------------------ inference
+    @torch.no_grad()
+    def encode_style(self, b: Tensor) -> Tensor:
+        """The z of reference images b (B, C, H, W) in [-1, 1]: E's mu, (B, nz); the reference's
+        `test(encode=True)`. Pass it as `translate(x, z=...)` to copy a reference's style."""
+        with self.evaluating():
+            xb, _ = self._check_input(b)
+            device = next(self.parameters()).device
+            return self.E(xb.to(device, torch.float32))[0].to(b.device)
+
+    @staticmethod
+    def interpolate_z(z0: Tensor, z1: Tensor, steps: int) -> Tensor:
+        """`steps` codes on the straight line from z0 to z1 (nz,) each: (steps, nz)."""
+        if steps < 2:
+            raise XDomainError(f"interpolation needs >= 2 steps, got {steps}")
+        w = torch.linspace(0, 1, steps, device=z0.device)[:, None]  # (steps, 1)
+        return (1 - w) * z0[None] + w * z1[None]
+
+    def _codes(self, z: Any, n: int, device: torch.device) -> Tensor:
+        """`z` as given to `translate` -> (n, K, nz) codes for n inputs."""
+        nz = self.cfg.nz
+        if z is None:
+            return torch.randn(n, 1, nz, device=device)
+        if isinstance(z, int) and not isinstance(z, bool):
+            if z < 1:
+                raise XDomainError(f"z={z}: give the number of samples per input (>= 1)")
+            return torch.randn(n, z, nz, device=device)
+        if not isinstance(z, Tensor) or not z.is_floating_point():
+            raise XDomainError(
+                "z is a number of random samples per input, or a float tensor of codes: (nz,)"
+                " or (K, nz) for every input, (B, K, nz) per input"
+            )
+        z = z.to(device, torch.float32)
+        shaped = {1: lambda t: t.expand(n, 1, nz), 2: lambda t: t[None].expand(n, *t.shape)}
+        if z.shape[-1] != nz or z.dim() not in (1, 2, 3) or (z.dim() == 3 and z.shape[0] != n):
+            raise XDomainError(
+                f"z has shape {tuple(z.shape)}; this model's codes are {nz}-d: (nz,) or (K, nz)"
+                f" for every input, ({n}, K, nz) per input"
+            )
+        return z if z.dim() == 3 else shaped[z.dim()](z)
+
+    def generate(
+        self, x: Tensor, *, target: Any = None, z: Any = None, alpha: Any = None
+    ) -> Tensor:
+        """x (B, C, H, W) -> (B, C, H, W) for one code per input (z None, (nz,)), else
+        (B, K, C, H, W): K codes per input (z = K, (K, nz) the same for all, (B, K, nz))."""
+        codes = self._codes(z, x.shape[0], x.device)  # (B, K, nz)
+        k = codes.shape[1]
+        xs = x[:, None].expand(-1, k, *x.shape[1:]).reshape(-1, *x.shape[1:])  # (B*K, C, H, W)
+        y = self.G(xs, codes.reshape(-1, codes.shape[-1])).view(x.shape[0], k, *x.shape[1:])
+        single = z is None or (isinstance(z, Tensor) and z.dim() == 1)
+        return y[:, 0] if single else y
+
+    def visualize(self, fixed: Batch, path: Any) -> None:
+        """Rows: inputs, targets, G(a, E(b)), then G(a, z) for 4 random codes shared by all."""
+        from xdomain.report import save_grid
+
+        a, b = fixed["a"], fixed["b"]
+        g = torch.Generator().manual_seed(0)  # the same codes in every sample grid of a run
+        z = torch.randn(4, self.cfg.nz, generator=g)
+        rows = [a, b, self.translate(a, z=self.encode_style(b)[:, None])]
+        save_grid([*rows, self.translate(a, z=z)], path)
+
+    def evaluate(self, data: Any, cfg: Any) -> dict[str, float]:
+        from xdomain.metrics.paired import evaluate_paired
+
+        return evaluate_paired(self, data, cfg)
