@@ -75,6 +75,7 @@ def _cmd_translate(args: argparse.Namespace) -> int:
             raise XDomainError("give --morph N (a strip) or --alpha A (one position), not both")
         n = args.morph
         kwargs["alpha"] = [i / (n - 1) for i in range(n)] if n is not None else args.alpha
+    per_item = _codes(method, args, len(jobs), preprocess=args.preprocess)
     preprocess = args.preprocess or ("none" if method.any_size else "crop")
     result = inference.translate_files(
         method,
@@ -85,7 +86,8 @@ def _cmd_translate(args: argparse.Namespace) -> int:
         on_bad_file=args.on_bad_file,
         preprocess=preprocess,
         output_size=args.output_size,
-        translate_kwargs=kwargs,
+        translate_kwargs=kwargs | per_item.pop("shared", {}),
+        per_item_kwargs=per_item,
     )
     for path, why in result.skipped:
         print(f"skipped: {path}: {why}", file=sys.stderr)
@@ -97,6 +99,49 @@ def _cmd_translate(args: argparse.Namespace) -> int:
     if args.html:
         print(f"html: {inference.write_html(out, result)}")
     return 0
+
+
+def _codes(method: object, args: argparse.Namespace, n_jobs: int, preprocess: str | None) -> dict:
+    """BicycleGAN's latent codes from --samples / --sync / --style / --interpolate / --seed:
+    {"shared": {"z": codes for every input}} or {"z": (n_jobs, K, nz) codes, one set per input}.
+    Codes come from a generator seeded by --seed, so a rerun writes the same images."""
+    import torch
+
+    asked = [
+        f
+        for f, v in (
+            ("--samples", args.samples),
+            ("--style", args.style),
+            ("--interpolate", args.interpolate),
+        )
+        if v is not None
+    ]
+    if args.sync and args.samples is None:
+        raise XDomainError("--sync shares the codes of --samples K across inputs; add --samples")
+    if not asked:
+        return {}
+    if len(asked) > 1:
+        raise XDomainError(f"give one of {', '.join(asked)}, not several")
+    if "z" not in getattr(method, "translate_options", ()):
+        raise XDomainError(
+            f"{asked[0]} draws latent codes; {type(method).__name__} has none (methods with a"
+            " latent code: BicycleGAN)"
+        )
+    nz = method.cfg.nz  # type: ignore[attr-defined]
+    g = torch.Generator().manual_seed(args.seed)
+    if args.style is not None:
+        from xdomain.data import read_image
+        from xdomain.methods.base import pil_to_tensor
+
+        ref = read_image(args.style, max_pixels=args.max_pixels)
+        x = pil_to_tensor(ref, method.spec, preprocess or "crop")  # type: ignore[attr-defined]
+        return {"shared": {"z": method.encode_style(x[None])[0]}}  # type: ignore[attr-defined]
+    if args.interpolate is not None:
+        z0, z1 = torch.randn(2, nz, generator=g)
+        return {"shared": {"z": method.interpolate_z(z0, z1, args.interpolate)}}  # type: ignore
+    if args.sync:
+        return {"shared": {"z": torch.randn(args.samples, nz, generator=g)}}
+    return {"z": torch.randn(n_jobs, args.samples, nz, generator=g)}
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
@@ -388,6 +433,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="translate to the morph position A in [0, 1] (0: domain a, 1: domain b)",
     )
     s.add_argument(
+        "--samples",
+        type=_positive_int,
+        metavar="K",
+        help="K outputs per input from random latent codes, side by side (BicycleGAN)",
+    )
+    s.add_argument(
+        "--sync",
+        action="store_true",
+        help="with --samples: the same K codes for every input (columns are comparable)",
+    )
+    s.add_argument(
+        "--style",
+        metavar="REF",
+        help="take the latent code from the reference image REF (BicycleGAN's encoder)",
+    )
+    s.add_argument(
+        "--interpolate",
+        type=_morph_steps,
+        metavar="N",
+        help="N outputs along the line between two random codes, the same for every input",
+    )
+    s.add_argument("--seed", type=int, default=0, help="seed of the random latent codes")
+    s.add_argument(
         "--output-size",
         default="model",
         choices=["model", "input"],
@@ -439,11 +507,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--from",
         dest="family",
         required=True,
-        choices=["cyclegan", "discogan", "ugatit", "morph-ugatit", "stargan"],
+        choices=[
+            "cyclegan",
+            "discogan",
+            "ugatit",
+            "morph-ugatit",
+            "stargan",
+            "pix2pix",
+            "bicyclegan",
+        ],
         help="whose code wrote the files: junyanz/pytorch-CycleGAN-and-pix2pix (cyclegan),"
         " SKTBrain/DiscoGAN (discogan), znxlwm/UGATIT-pytorch (ugatit: one file, six nets) or"
-        " shoutOutYangJie/Morph-UGATIT (morph-ugatit: one file of G, D_A, D_B) or"
-        " yunjey/stargan (stargan: 200000-G.ckpt and optionally 200000-D.ckpt)",
+        " shoutOutYangJie/Morph-UGATIT (morph-ugatit: one file of G, D_A, D_B),"
+        " yunjey/stargan (stargan: 200000-G.ckpt and optionally 200000-D.ckpt),"
+        " junyanz pix2pix (pix2pix: latest_net_G.pth, latest_net_D.pth) or junyanz/BicycleGAN"
+        " (bicyclegan: latest_net_G.pth, _E, _D, _D2)",
     )
     s.add_argument(
         "--attrs",

@@ -145,9 +145,14 @@ def translate_files(
     preprocess: str = "crop",
     output_size: str = "model",
     translate_kwargs: dict[str, Any] | None = None,
+    per_item_kwargs: dict[str, Any] | None = None,
     progress: bool = True,
 ) -> Result:
-    """Translate every job's file; write `out/<rel>`; -> what was written and what skipped."""
+    """Translate every job's file; write `out/<rel>`; -> what was written and what skipped.
+
+    `per_item_kwargs`: translate arguments with one entry per job (BicycleGAN's codes, one set
+    per input: a (len(jobs), K, nz) tensor), sliced to the inputs of each forward pass, so an
+    input gets its codes whatever the batch size and whichever files are skipped."""
     import torch
     from tqdm.auto import tqdm
 
@@ -174,11 +179,12 @@ def translate_files(
     result = Result()
     bar = tqdm(total=len(jobs), desc="translate", unit="img", disable=not progress, delay=1.0)
     for i in range(0, len(jobs), batch_size):
-        chunk, images = [], []
-        for job in jobs[i : i + batch_size]:
+        chunk, images, kept = [], [], []
+        for j, job in enumerate(jobs[i : i + batch_size], start=i):
             try:
                 images.append(read_image(job.src, max_pixels=max_pixels))
                 chunk.append(job)
+                kept.append(j)
             except DataError as e:
                 if on_bad_file != "skip":
                     raise DataError(
@@ -191,7 +197,8 @@ def translate_files(
         if not chunk:
             continue
         x = torch.stack([pil_to_tensor(im, method.spec, preprocess) for im in images])
-        y = method.translate(x, **(translate_kwargs or {}))
+        sliced = {k: v[kept] for k, v in (per_item_kwargs or {}).items()}
+        y = method.translate(x, **(translate_kwargs or {}), **sliced)
         for job, im, t in zip(chunk, images, y, strict=True):
             pil = tensor_to_pil(t)
             if output_size == "input" and t.dim() == 3 and preprocess != "none":

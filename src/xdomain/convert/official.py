@@ -18,6 +18,11 @@ its name, following each code base's own file naming:
   a file with G alone leaves both Ds untrained. Nothing else is in the file.
 - StarGAN (yunjey/stargan): `<iter>-G.ckpt` -> G, `<iter>-D.ckpt` -> D, told apart by their keys;
   the labels a model was trained with follow from its c_dim (`xdomain.convert.stargan`).
+- pix2pix (junyanz): `latest_net_G.pth` -> G (a U-Net), `latest_net_D.pth` -> D (the
+  conditional PatchGAN), told apart by their keys (`xdomain.convert.bicyclegan`).
+- BicycleGAN (junyanz/BicycleGAN): `*_net_G.pth` -> G, `*_net_E.pth` -> E, `*_net_D.pth` -> D
+  (the cVAE-GAN's), `*_net_D2.pth` -> D2 (the cLR-GAN's): the kind from the keys, D2 from the
+  name. A published model is G and E: both Ds stay untrained.
 
 Networks no file provides keep their seeded initialisation; the checkpoint lists them under
 `untrained` and says so at conversion time.
@@ -37,7 +42,7 @@ from torch import Tensor
 from xdomain.errors import CheckpointError, XDomainError
 from xdomain.io import sha256_file
 
-FAMILIES = ("cyclegan", "discogan", "ugatit", "morph-ugatit", "stargan")
+FAMILIES = ("cyclegan", "discogan", "ugatit", "morph-ugatit", "stargan", "pix2pix", "bicyclegan")
 # our network names for the six entries of an official U-GAT-IT checkpoint
 UGATIT_ROLES = {
     "genA2B": "G_ab",
@@ -113,6 +118,15 @@ def _read(family: str, path: Path) -> list[tuple[str, dict[str, Tensor], dict[st
         if stargan.is_generator(st):
             return [("G", st, stargan.infer_generator(st, source=src))]
         return [("D", st, stargan.infer_discriminator(st, source=src))]
+    if family in ("pix2pix", "bicyclegan"):
+        from xdomain.convert import bicyclegan
+
+        st = bicyclegan.read_official(path)
+        kind, kw, ours = bicyclegan.convert(st, source=str(path), family=family)
+        role = bicyclegan.role(st, source=str(path))
+        if role == "D" and re.search(r"D2", path.name):
+            role = "D2"
+        return [(role, ours, {**kw, "kind": kind})]
     return [_read_one(family, path)]
 
 
@@ -182,7 +196,9 @@ def convert(
         raise XDomainError("no generator among the files; xdomain convert needs at least one")
     g_kw = gens[0][2]
     d_kw = {k: v[2] for k, v in read.items() if k.startswith("D")}
-    model, spec = _model_config(family, g_kw, d_kw, attrs or [])
+    model, spec = _model_config(
+        family, g_kw, d_kw, attrs or [], e_kw=read.get("E", ("", {}, {}))[2]
+    )
     method_cls = METHODS[method_name]
     torch.manual_seed(0)
     method = method_cls(model, spec)
@@ -212,7 +228,7 @@ def convert(
     )
     out.mkdir(parents=True, exist_ok=True)
     rundir.check_fresh(out, overwrite=overwrite)
-    nets = {n for n, _ in method.named_children() if re.match(r"[GD](_|$)", n)}
+    nets = {n for n, _ in method.named_children() if re.match(r"([GDE]\d?)(_|$)", n)}
     untrained = sorted(nets - set(read))
     tensors, rng = ckpt.rng_state()
     state: dict[str, Any] = {
@@ -241,10 +257,14 @@ def convert(
 
 
 def _model_config(
-    family: str, g_kw: dict[str, Any], d_kws: dict[str, dict[str, Any]], attrs: list[str]
+    family: str,
+    g_kw: dict[str, Any],
+    d_kws: dict[str, dict[str, Any]],
+    attrs: list[str],
+    e_kw: dict[str, Any] | None = None,
 ) -> tuple[Any, Any]:
     """The method Config and DataSpec that fit the official networks' shapes (`d_kws`: the
-    discriminators read, by role)."""
+    discriminators read, by role; `e_kw`: BicycleGAN's encoder, when given)."""
     from xdomain.methods import METHODS
     from xdomain.methods.base import DataSpec
 
@@ -269,6 +289,8 @@ def _model_config(
         size = int(d_kw.get("image_size", 128))  # the official models are 128 px
         spec = DataSpec(kind="image", channels=3, image_size=size, labels=space.to_list())
         return model, spec
+    if family in ("pix2pix", "bicyclegan"):
+        return _paired_config(family, cls, g_kw, d_kws, e_kw or {})
     if family == "morph-ugatit":
         model = cls(
             ngf=g_kw["ngf"],
@@ -306,3 +328,60 @@ def _model_config(
     model = cls(net="conv", base=g_kw.get("base", 64), weight_decay=1e-5)
     size = int(g_kw.get("image_size", 64))
     return model, DataSpec(kind="image", channels=channels, image_size=size)
+
+
+def _paired_config(
+    family: str,
+    cls: Callable[..., Any],
+    g_kw: dict[str, Any],
+    d_kws: dict[str, dict[str, Any]],
+    e_kw: dict[str, Any],
+) -> tuple[Any, Any]:
+    """pix2pix / BicycleGAN: the Config and DataSpec of the official networks' shapes; a layout
+    our method does not build (a ResNet generator, an N-layer encoder, a conditional BicycleGAN
+    D) is a one-line error that says so."""
+    from xdomain.methods.base import DataSpec
+
+    want_g = "UnetGenerator" if family == "pix2pix" else "UnetZGenerator"
+    if g_kw["kind"] != want_g:
+        other = "--from cyclegan (a ResnetGenerator)" if g_kw["kind"] == "ResnetGenerator" else ""
+        raise XDomainError(
+            f"the G file holds a {g_kw['kind']}; xdomain's {family} uses a {want_g}"
+            + (f"; convert it with {other}" if other else "")
+        )
+    c = int(g_kw["in_channels"])
+    if int(g_kw["out_channels"]) != c:
+        raise XDomainError(
+            f"the G file maps {c} to {g_kw['out_channels']} channels; xdomain's {family} keeps"
+            " one channel count for input and output (data.channels)"
+        )
+    size = 2 ** int(g_kw["num_downs"])
+    d_kw = next(iter(d_kws.values()), {})
+    d_in = 2 * c if family == "pix2pix" else c  # pix2pix's D is conditional, BicycleGAN's not
+    if d_kw and int(d_kw["in_channels"]) != d_in:
+        raise XDomainError(
+            f"the D file takes {d_kw['in_channels']} channels, xdomain's {family} D {d_in}"
+            + (" (input and output stacked)" if family == "pix2pix" else " (--conditional_D")
+            + ("" if family == "pix2pix" else " models are not supported)")
+        )
+    common = {"ngf": g_kw["ngf"], "num_downs": g_kw["num_downs"], "norm": g_kw["norm"]}
+    common |= {"ndf": d_kw.get("ndf", 64), "n_layers_d": d_kw.get("n_layers", 3)}
+    if family == "pix2pix":
+        return cls(**common), DataSpec(kind="image", channels=c, image_size=size)
+    if e_kw and e_kw.get("kind") != "ResnetEncoder":
+        raise XDomainError(
+            f"the E file holds a {e_kw.get('kind')}; xdomain's bicyclegan uses the ResNet encoder"
+            " (--netE resnet_128 / resnet_256)"
+        )
+    blocks = int(e_kw.get("n_blocks", max(1, int(g_kw["num_downs"]) - 3)))
+    model = cls(
+        **common,
+        nz=g_kw["nz"],
+        nef=e_kw.get("ndf", 64),
+        e_blocks=blocks,
+        where_add=g_kw["where_add"],
+        nl=g_kw.get("nl", "relu"),
+        upsample=g_kw.get("upsample", "basic"),
+        num_d=d_kw.get("num_d", 2),
+    )
+    return model, DataSpec(kind="image", channels=c, image_size=size)

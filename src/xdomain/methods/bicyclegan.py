@@ -82,6 +82,7 @@ class BicycleGAN(Method):
         nef: int = 64  # encoder width
         num_downs: int = 8  # U-Net depth: 2**num_downs = image size (unet_256: 8)
         where_add: Literal["all", "input"] = "all"  # z into every down layer, or the input only
+        upsample: Literal["basic", "bilinear"] = "basic"  # transposed convs, or resize + conv
         norm: Literal["instance", "batch", "none"] = "instance"
         nl: Literal["relu", "lrelu"] = "relu"  # G's decoder non-linearity
         dropout: bool = False  # the edges2shoes script trains with --use_dropout
@@ -127,6 +128,7 @@ class BicycleGAN(Method):
             nl=cfg.nl,
             dropout=cfg.dropout,
             where_add=cfg.where_add,
+            upsample=cfg.upsample,
         )
         d = {"ndf": cfg.ndf, "n_layers": cfg.n_layers_d, "norm": cfg.norm, "num_d": cfg.num_d}
         self.E = ResnetEncoder(c, nz=cfg.nz, ndf=cfg.nef, n_blocks=cfg.e_blocks, norm=cfg.norm)
@@ -230,6 +232,11 @@ class BicycleGAN(Method):
     def encode_style(self, b: Tensor) -> Tensor:
         """The z of reference images b (B, C, H, W) in [-1, 1]: E's mu, (B, nz); the reference's
         `test(encode=True)`. Pass it as `translate(x, z=...)` to copy a reference's style."""
+        if "E" in self.untrained:
+            raise XDomainError(
+                "this checkpoint was converted without the encoder (E); convert the official"
+                " *_net_E.pth too to take codes from reference images"
+            )
         with self.evaluating():
             xb, _ = self._check_input(b)
             device = next(self.parameters()).device

@@ -20,10 +20,11 @@ Dropout, when asked for, sits in the up path of the ngf*8 levels 4 .. num_downs 
 num_downs - 5 middle blocks of the official code; never the innermost); it has no weights, so
 checkpoints load either way.
 
-Quirks kept from the official code (the parity fixtures check them):
+Quirks kept from the official code:
 - the skip is the *activated* level input LeakyReLU(x): the official blocks' in-place LeakyReLU
   overwrites x before it is concatenated. BicycleGAN's add_all blocks concatenate z first, so the
-  in-place activation hits the copy and their skip is the raw x (z is activated with it);
+  in-place activation hits the copy and their skip is the raw x (z is activated with it). This
+  only shows with `nl="lrelu"`: the ReLU that starts the next up path erases the difference;
 - pix2pix concatenates [skip, up]; BicycleGAN [up, skip];
 - pix2pix convs have a bias only with instance norm (the outermost up conv always has one);
   BicycleGAN convs always have one.
