@@ -92,6 +92,23 @@ def _random_root(size: int, channels: int) -> str:
     return str(root)
 
 
+def _random_aligned(size: int) -> str:
+    """A pix2pix-style train/ test/ folder of 8 random aligned AB images each, for timing."""
+    import tempfile
+
+    import numpy as np
+    from PIL import Image
+
+    root = Path(tempfile.mkdtemp(prefix="xdomain-speed-"))
+    rng = np.random.default_rng(0)
+    for sub in ("train", "test"):
+        (root / sub).mkdir()
+        for i in range(8):
+            px = rng.integers(0, 256, (size, 2 * size, 3), dtype=np.uint8)
+            Image.fromarray(px).save(root / sub / f"{i}.png")
+    return str(root)
+
+
 def _random_labelled(source: str, size: int) -> str:
     """A CelebA (`celeba:`) or RaFD-style (`folders:`) layout of random images, for timing:
     8 training images (CelebA: 2007 attribute lines, the official split's test first)."""
@@ -125,6 +142,8 @@ def _random_labelled(source: str, size: int) -> str:
 
 def overrides_for(recipe: str) -> tuple[str, ...]:
     """What a recipe needs to run here: its folders replaced by random images of its size."""
+    from xdomain.data.paired import is_paired_spec
+
     cfg = load_config(recipe)
     if any(":" in s for s in cfg.data.sources):  # CelebA / RaFD: layouts of random images
         sources = [
@@ -133,6 +152,12 @@ def overrides_for(recipe: str) -> tuple[str, ...]:
         return (
             f"data.sources=[{', '.join(sources)}]",
             "data.on_bad_file=skip",  # the attribute lines without an image
+            "data.num_workers=0",
+            f"data.batch_size={min(cfg.data.batch_size, 8)}",
+        )
+    if cfg.data.paired and not is_paired_spec(cfg.data.paired):  # a folder of aligned pairs
+        return (
+            f"data.paired={_random_aligned(cfg.data.image_size)}",
             "data.num_workers=0",
             f"data.batch_size={min(cfg.data.batch_size, 8)}",
         )

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+import shutil
 import subprocess
+import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).parent.parent
+RUNS = Path(__file__).parent / "runs"  # training runs of the benchmarks (not committed)
 
 
 def _git(*args: str) -> str:
@@ -54,3 +59,47 @@ def machine() -> str:
 def load1() -> float:
     """The 1-minute load average (other work running beside a timing slows it)."""
     return round(os.getloadavg()[0], 2)
+
+
+def _finished(run_dir: Path, steps: int) -> bool:
+    final = run_dir / "final_metrics.json"
+    return final.is_file() and json.loads(final.read_text()).get("step") == steps
+
+
+def train(
+    recipe: str,
+    steps: int | None,
+    reuse: bool,
+    run_dir: Path | None = None,
+    extra: list[str] | None = None,
+) -> dict[str, Any]:
+    """Train `recipe` (+ `extra` overrides) into `run_dir` (default RUNS/recipe), evaluated
+    once at the end; -> timing of the run."""
+    from xdomain.config import load_config
+    from xdomain.train import Trainer
+
+    base = load_config(recipe, extra or [])
+    n = steps or base.train.steps
+    over = [f"train.steps={n}", f"eval.every={n}", f"train.ckpt_every={n}", "train.progress=false"]
+    if base.train.decay_start is not None and steps:
+        over.append(f"train.decay_start={int(n * base.train.decay_start / base.train.steps)}")
+    cfg = load_config(recipe, [*(extra or []), *over])
+    run_dir = run_dir or RUNS / recipe
+    if reuse and _finished(run_dir, n):
+        print(f"{recipe}: reusing the finished run in {run_dir}", flush=True)
+    else:
+        if run_dir.exists():
+            shutil.rmtree(run_dir)
+        RUNS.mkdir(exist_ok=True)
+        load0, t0 = load1(), time.perf_counter()
+        Trainer(cfg, run_dir).fit()
+        timing = {"wall_s": round(time.perf_counter() - t0, 1), "loadavg_1min": [load0, load1()]}
+        (run_dir / "bench_timing.json").write_text(json.dumps(timing))
+    rates = [
+        r["it_per_s"]
+        for r in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines())
+        if r.get("kind") == "train" and "it_per_s" in r
+    ]
+    timing_file = run_dir / "bench_timing.json"
+    timing = json.loads(timing_file.read_text()) if timing_file.is_file() else {}
+    return {"recipe": str(run_dir.name), "steps": n, "it_per_s": round(rates[-1], 2), **timing}

@@ -19,6 +19,15 @@ TOY = [
     "train.threads=1",
 ]
 
+# a two-step run that still checkpoints, samples and evaluates once (smoke tests of recipes)
+TWO_STEPS = [
+    "train.steps=2",
+    "train.ckpt_every=2",
+    "train.sample_every=2",
+    "eval.every=2",
+    "train.progress=false",
+]
+
 
 def cli(*args: str, cwd: Path | None = None, **kw: Any) -> subprocess.CompletedProcess:
     """`python -m xdomain.cli ARGS` in a fresh process, one thread, output captured."""

@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from helpers import cli
+from helpers import TWO_STEPS, cli
 from PIL import Image
 
 from xdomain.config import DataConfig, load_config
@@ -238,13 +238,9 @@ def test_cli_trains_bicyclegan_and_translates_samples_sync_style(tmp_path):
         "model.nef=4",
         "data.n_a=16",
         "data.batch_size=4",
-        "train.steps=2",
         "train.decay_start=null",
-        "train.ckpt_every=2",
-        "train.sample_every=2",
-        "eval.every=2",
         "eval.n_test=8",
-        "train.progress=false",
+        *TWO_STEPS,
     )
     assert r.returncode == 0, r.stderr[-2000:]
     final = json.loads((run / "final_metrics.json").read_text())
@@ -291,13 +287,9 @@ def test_paper_recipe_two_steps_on_an_aligned_folder(recipe, tmp_path):
         str(run),
         f"data.paired={data}",
         "data.num_workers=0",
-        "train.steps=2",
         "train.decay_start=1",
-        "train.ckpt_every=2",
-        "train.sample_every=2",
-        "eval.every=2",
         "eval.n_test=2",
-        "train.progress=false",
+        *TWO_STEPS,
     )
     assert r.returncode == 0, r.stderr[-2000:]
     final = json.loads((run / "final_metrics.json").read_text())

@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 import pytest
-from helpers import cli
+from helpers import TWO_STEPS, cli
 from PIL import Image
 
 from xdomain.config import load_config
@@ -44,12 +44,8 @@ def test_paper_recipe_two_steps_on_a_folder(recipe, tmp_path):
         f"data.root={data}",
         "data.num_workers=0",
         "data.batch_size=2",
-        "train.steps=2",
-        "train.ckpt_every=2",
-        "train.sample_every=2",
-        "eval.every=2",
         "eval.n_test=4",
-        "train.progress=false",
+        *TWO_STEPS,
         *decay,
     )
     assert r.returncode == 0, r.stderr[-2000:]
