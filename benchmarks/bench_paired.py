@@ -93,7 +93,11 @@ def main() -> None:
         rows.append({"row": name, **timing, "scores": scores, "figure": fig.name})
         print(json.dumps(rows[-1]), flush=True)
     last = rows[-1]["scores"]
-    real = {"diversity": last["diversity_real"], "kid_judge": last["kid_judge_floor"]}
+    real = {
+        "diversity": last["diversity_real"],
+        "diversity_l1": last["diversity_real_l1"],
+        "kid_judge": last["kid_judge_floor"],
+    }
     result = {
         "task": "glyphs2digits",
         "rows": rows,

@@ -29,9 +29,12 @@ TWO_STEPS = [
 ]
 
 
-def cli(*args: str, cwd: Path | None = None, **kw: Any) -> subprocess.CompletedProcess:
-    """`python -m xdomain.cli ARGS` in a fresh process, one thread, output captured."""
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+def cli(
+    *args: str, cwd: Path | None = None, threads: int = 1, **kw: Any
+) -> subprocess.CompletedProcess:
+    """`python -m xdomain.cli ARGS` in a fresh process, one thread (paper-scale smoke runs: both
+    of this machine's), output captured."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     return subprocess.run(
         [sys.executable, "-m", "xdomain.cli", *args],
         capture_output=True,
@@ -41,6 +44,12 @@ def cli(*args: str, cwd: Path | None = None, **kw: Any) -> subprocess.CompletedP
         timeout=600,
         **kw,
     )
+
+
+def paper_cli(*args: str, **kw: Any) -> subprocess.CompletedProcess:
+    """`cli` on both of this machine's threads: for the paper-scale smoke runs, whose 256 px
+    steps take seconds each."""
+    return cli(*args, threads=2, **kw)
 
 
 def checkpoint_state(**extra: Any) -> tuple[dict, dict]:

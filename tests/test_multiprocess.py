@@ -1,7 +1,8 @@
 """Multi-process training (torchrun; Accelerate picks up its process group): gradients are
 averaged across processes and float buffers (batch-norm running statistics) after every step,
 so every process ends with bit-identical weights and buffers, and each process took its own
-slice of the batch. Covered on the toy's MLPs and on a tiny DTN, whose nets use batch norm."""
+slice of the batch. Covered on the toy's MLPs, a tiny DTN and pix2pix, whose nets use batch
+norm, and BicycleGAN, which steps two optimizers after two backward passes."""
 
 from __future__ import annotations
 
@@ -49,6 +50,23 @@ CASES = {
         "model.f_adapt_steps=2",
         "eval.n_test=16",
     ],
+    # pix2pix's U-Net has batch norm; BicycleGAN steps E and G together after two backward
+    # passes (`Method.backward` / `Method.step`)
+    "pix2pix-glyphs": [
+        "data.batch_size=4",
+        "data.n_a=32",
+        "model.ngf=4",
+        "model.ndf=4",
+        "train.decay_start=null",
+    ],
+    "bicyclegan-glyphs": [
+        "data.batch_size=4",
+        "data.n_a=32",
+        "model.ngf=4",
+        "model.ndf=4",
+        "model.nef=4",
+        "train.decay_start=null",
+    ],
 }
 
 
@@ -69,7 +87,7 @@ def test_two_processes_stay_in_sync_on_different_data(tmp_path, recipe):
     r0 = load_file(str(tmp_path / "run" / "rank0.safetensors"))
     r1 = load_file(str(tmp_path / "run" / "rank1.safetensors"))
     assert not r0.pop("first_batch_a").equal(r1.pop("first_batch_a"))  # different slices
-    if recipe == "dtn-digits":  # the case that needs the buffer all-reduce
+    if recipe in ("dtn-digits", "pix2pix-glyphs"):  # the cases that need the buffer all-reduce
         assert any("running_mean" in k for k in r0)
     for k in r0:
         assert r0[k].equal(r1[k]), f"{k} differs between processes: not averaged"

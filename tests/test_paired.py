@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from helpers import TWO_STEPS, cli
+from helpers import TWO_STEPS, cli, paper_cli
 from PIL import Image
 
 from xdomain.config import DataConfig, load_config
@@ -280,7 +280,7 @@ def test_paper_recipe_two_steps_on_an_aligned_folder(recipe, tmp_path):
     data = tmp_path / "edges2shoes"
     _aligned(data, n=4, size=(512, 256))
     run = tmp_path / "run"
-    r = cli(
+    r = paper_cli(
         "train",
         recipe,
         "--out",

@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 import pytest
-from helpers import TWO_STEPS, cli
+from helpers import TWO_STEPS, cli, paper_cli
 from PIL import Image
 
 from xdomain.config import load_config
@@ -36,7 +36,7 @@ def test_paper_recipe_two_steps_on_a_folder(recipe, tmp_path):
     _folder(data, cfg.data.image_size + 8)
     run = tmp_path / "run"
     decay = ["train.decay_start=1"] if cfg.train.decay_start else []  # the schedule's shape
-    r = cli(
+    r = paper_cli(
         "train",
         recipe,
         "--out",
@@ -116,7 +116,7 @@ def test_stargan_paper_recipe_two_steps_on_celeba_and_rafd_layouts(recipe, tmp_p
         _rafd_folder(tmp_path / "RaFD")
         sources.append(f"folders:{tmp_path / 'RaFD'}")
     run = tmp_path / "run"
-    r = cli(
+    r = paper_cli(
         "train",
         recipe,
         "--out",

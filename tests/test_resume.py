@@ -37,6 +37,9 @@ RUNS = {
     # StarGAN with the mask vector: two data sets per step, G every 5th step, the gradient
     # penalty's alpha and the shuffled targets from the global RNG, all restored on resume
     "stargan-digits-mask": ["train.steps=30", "train.decay_start=15", *_IMAGE_RUN],
+    # BicycleGAN on pairs: four optimizers stepped in the reference's order, z and the
+    # reparameterisation noise from the global RNG
+    "bicyclegan-glyphs": ["train.steps=30", "train.decay_start=15", *_IMAGE_RUN],
     "discogan-toy": [
         "train.steps=120",
         "train.ckpt_every=10",
@@ -89,6 +92,8 @@ def _tiny(recipe: str) -> list[str]:
         return ["model.ngf=4", "model.ndf=4", "model.n_blocks=1", "model.pool_size=6"]
     if recipe == "discogan-digits":
         return ["model.base=4"]
+    if recipe == "bicyclegan-glyphs":
+        return ["model.ngf=4", "model.ndf=4", "model.nef=4"]
     if recipe == "stargan-digits-mask":
         return [
             "model.g_conv_dim=4",

@@ -9,6 +9,7 @@ a fixed seed, the same for every model):
                    LPIPS recipe of comparing normalised activations; 0: one output per input)
 - `diversity_l1`   the same in pixels: mean |y_k - y_k+1| in [-1, 1] units
 - `diversity_real` the ceiling: consecutive *different* real b test images, in the same features
+                   (`diversity_real_l1`: in pixels)
 - `kid_judge`      realism: KID of all outputs against the real b test images in the judge's
                    features (not x1000), `kid_judge_floor` real train b against real test b
 - `acc`            labelled targets: the share of outputs the judge reads as the input's label
@@ -91,7 +92,7 @@ def evaluate_paired(method: Any, data: Any, cfg: Any) -> dict[str, float]:
     metrics: dict[str, float] = {}
     metrics["diversity"], metrics["diversity_l1"] = consecutive_distance(y, judge)
     real = xb[: 2 * n].view(n, 2, *xb.shape[1:]) if len(xb) >= 2 * n else xb[None]
-    metrics["diversity_real"] = consecutive_distance(real, judge)[0]
+    metrics["diversity_real"], metrics["diversity_real_l1"] = consecutive_distance(real, judge)
     fakes = judge_view(y.flatten(0, 1))
     if labelled:
         metrics["acc"] = label_accuracy(judge, fakes, yb[:n].repeat_interleave(y.shape[1]))
