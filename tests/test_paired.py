@@ -298,3 +298,14 @@ def test_paper_recipe_two_steps_on_an_aligned_folder(recipe, tmp_path):
     Image.fromarray(np.zeros((300, 200, 3), dtype=np.uint8)).save(photo)
     r = cli("translate", str(run), str(photo), "--out", str(tmp_path / "out"))
     assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_cli_data_shows_a_paired_set_and_refuses_a_bad_folder(tmp_path):
+    r = cli("data", "glyphs2digits", "--split", "test", "--grid", str(tmp_path / "g.png"))
+    assert r.returncode == 0, r.stderr
+    assert "1000 pairs (glyphs2digits:masks -> glyphs2digits:digits)" in r.stdout
+    with Image.open(tmp_path / "g.png") as im:  # 4 row pairs of 10, 32 px + 2 px padding, x2
+        assert im.size == (2 * (10 * 34 + 2), 2 * (8 * 34 + 2))
+    r = cli("data", str(tmp_path), "--paired")
+    assert r.returncode != 0 and "holds no paired layout" in r.stderr
+    assert "Traceback" not in r.stderr

@@ -264,6 +264,10 @@ def _cmd_data(args: argparse.Namespace) -> int:
             "folders: a folder of images per domain, or data.root=DIR with trainA/ trainB/"
             " testA/ testB/"
         )
+        print(
+            "paired (pix2pix, BicycleGAN): glyphs2digits, edges2fashion[:<classes>], or a folder"
+            " of aligned AB images in train/ and test/ (or val/) with --paired"
+        )
         return 0
     if args.source.startswith("toy-gmm:"):
         from xdomain.data.toy import load_toy
@@ -274,6 +278,11 @@ def _cmd_data(args: argparse.Namespace) -> int:
             f" sigma {toy.sigma:g}"
         )
         return 0
+    from xdomain.data.paired import is_paired_spec
+
+    if args.paired or is_paired_spec(args.source):
+        _describe_paired(args.source, args.split, args)
+        return 0
     root = Path(args.source)
     if root.is_dir() and all((root / u).is_dir() for u in UNPAIRED):
         # an unpaired root: each of its four folders is its own domain/split
@@ -283,6 +292,25 @@ def _cmd_data(args: argparse.Namespace) -> int:
         return 0
     _describe_domain(args.source, args.split, args)
     return 0
+
+
+def _describe_paired(spec: str, split: str, args: argparse.Namespace) -> None:
+    """A paired set (`data.paired`): its size, and with --grid rows of a over rows of b."""
+    from xdomain.data.paired import load_paired
+
+    kw = {"image_size": 32, "channels": 3, "seed": 0, "max_pixels": 50_000_000}
+    pairs = load_paired(spec, split, on_bad_file=args.on_bad_file, augment=False, n=None, **kw)
+    print(f"{spec} [{split}]: {len(pairs)} pairs ({pairs.a.name} -> {pairs.b.name}), 3x32px")
+    if args.grid and len(pairs):
+        import torch
+
+        from xdomain.report import save_grid
+
+        rows = []
+        for r in range(0, min(len(pairs), 40), 10):  # up to 4 row pairs of 10: a, then its b
+            items = [pairs[i] for i in range(r, min(len(pairs), r + 10))]
+            rows += [torch.stack([it[0] for it in items]), torch.stack([it[2] for it in items])]
+        print(f"grid: {save_grid(rows, Path(args.grid))}")
 
 
 def _describe_domain(
@@ -550,6 +578,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop at a bad image (error) or list and skip it",
     )
     s.add_argument("--grid", help="write a PNG grid of the first images here")
+    s.add_argument(
+        "--paired",
+        action="store_true",
+        help="read the folder as paired data (aligned AB images, or trainA/ trainB/ files paired"
+        " by name); the built-in paired sets (glyphs2digits, edges2fashion) need no flag",
+    )
     s.set_defaults(fn=_cmd_data)
     return p
 
