@@ -196,6 +196,8 @@ EVAL_METRICS: dict[str, tuple[str, ...]] = {
         "identity_acc",  # labelled data with identity labels: the digit class is kept
         "rec_l1",  # labelled data: |x - G(G(x, c), c')| on held-out images
         "domain_acc",  # unlabelled folders: real a vs real b judge
+        "diversity_l1",  # paired data (pix2pix, BicycleGAN): outputs of one input differ
+        "l1",  # paired data: |b - G(a, E(b))| on held-out pairs
         # b -> a, for methods that learn both directions (CycleGAN, DiscoGAN)
         "ba_acc",
         "ba_target_acc",
@@ -223,6 +225,8 @@ METRIC_MODES: dict[str, str] = {
     "kept_acc": "max",
     "identity_acc": "max",
     "rec_l1": "min",
+    "l1": "min",
+    "diversity_l1": "max",
     "domain_acc": "max",
     "ba_acc": "max",
     "ba_target_acc": "max",

@@ -17,7 +17,7 @@ first half, A2, B2 the second:
             `loss_l1` = |B1 - G(A1, z)|_1 (lambda_l1 = 10), `loss_kl` = KL(E(B1) || N(0, I))
             summed over z's dimensions and the batch (lambda_kl = 0.01)
 - cLR-GAN   (z -> B^ -> z^): z ~ N(0, I); `loss_gan2` = L_GAN(G(A1, z), D2) against real B2,
-            `loss_z` = |z - mu(E(G(A1, z)))|_1 (lambda_z = 0.5), into G alone, not E
+            `loss_latent` = |z - mu(E(G(A1, z)))|_1 (lambda_latent = 0.5), into G alone, not E
 
 Update order of the reference: zero E's and G's gradients, backpropagate the E+G loss, then the
 latent loss into G alone (E frozen), step E and G; then D (real B1 vs G(A1, E(B1))) and D2
@@ -31,7 +31,7 @@ the target, one D), `cae-gan` (E deterministic, no KL), `cvae-gan` (no cLR half)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -71,6 +71,8 @@ def xavier_init(net: nn.Module, gain: float) -> None:
 class BicycleGAN(Method):
     layout = "paired"
     translate_options = frozenset({"z"})
+    # the reference's option name (`--lambda_z`), also in checkpoints written before the rename
+    renamed_keys: ClassVar[dict[str, tuple[str, Any]]] = {"lambda_z": ("lambda_latent", float)}
     sample_rows = "a, b (the target), G(a, E(b)), then G(a, z) for random z"
 
     @dataclass
@@ -92,7 +94,7 @@ class BicycleGAN(Method):
         gan_loss: GanKind = "lsgan"
         lambda_l1: float = 10.0
         lambda_kl: float = 0.01
-        lambda_z: float = 0.5
+        lambda_latent: float = 0.5
         lambda_gan: float = 1.0  # cVAE-GAN's D
         lambda_gan2: float = 1.0  # cLR-GAN's D2
         lr: float = 2e-4
@@ -200,16 +202,16 @@ class BicycleGAN(Method):
             loss_l1 = F.l1_loss(fake_rand, b1)
             loss_eg = loss_eg + c.lambda_l1 * loss_l1
             logs["loss_l1"] = loss_l1.item()
-        latent = self.use_clr and c.lambda_z > 0
+        latent = self.use_clr and c.lambda_latent > 0
         self.backward(loss_eg, retain_graph=latent)
         if latent:
             # latent regression |z - mu(E(G(A1, z)))|: in BicycleGAN its gradient reaches G
             # only (E learns from the cVAE half); cLR-GAN alone trains E with it too
             mu2, _ = self.E(fake_rand)
-            loss_z = F.l1_loss(mu2, z_random)
+            loss_latent = F.l1_loss(mu2, z_random)
             only_g = list(self.G.parameters()) if self.use_vae else None
-            self.backward(c.lambda_z * loss_z, inputs=only_g)
-            logs["loss_z"] = loss_z.item()
+            self.backward(c.lambda_latent * loss_latent, inputs=only_g)
+            logs["loss_latent"] = loss_latent.item()
         # pix2pix+noise never uses E: stepping an optimizer without gradients is an error
         # under a loss scaler
         self.step(*((self.opt_e, self.opt_g) if self.use_vae or latent else (self.opt_g,)))

@@ -99,7 +99,9 @@ def evaluate_paired(method: Any, data: Any, cfg: Any) -> dict[str, float]:
     real_f = extract_features(judge.features, judge_view(xb))
     fake_f = extract_features(judge.features, fakes)
     size = min(len(real_f), len(fake_f), 1000)
-    metrics["kid_judge"] = kid(real_f, fake_f, n_subsets=50, subset_size=size)[0]
+    metrics["kid_judge"], metrics["kid_judge_std"] = kid(
+        real_f, fake_f, n_subsets=50, subset_size=size
+    )
     train_f = extract_features(judge.features, _head(data.train_b, 10**9))
     metrics["kid_judge_floor"] = kid(real_f, train_f, n_subsets=50, subset_size=size)[0]
     # fidelity: the ground truth's own code, when the method has an encoder
