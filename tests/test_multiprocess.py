@@ -74,7 +74,10 @@ CASES = {
 def test_two_processes_stay_in_sync_on_different_data(tmp_path, recipe):
     script = tmp_path / "mp.py"
     script.write_text(SCRIPT)
-    env = dict(os.environ, OMP_NUM_THREADS="1", XDOMAIN_CACHE=str(tmp_path / "cache"))
+    # the session's shared cache (as tests/test_resume.py): rendered data and judges are built
+    # once, not once per test
+    cache = os.environ.get("XDOMAIN_CACHE", str(tmp_path.parent / "xdomain-cache-shared"))
+    env = dict(os.environ, OMP_NUM_THREADS="1", XDOMAIN_CACHE=cache)
     launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
     r = subprocess.run(
         [*launch, str(script), str(tmp_path / "run"), recipe, *CASES[recipe]],

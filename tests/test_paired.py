@@ -25,7 +25,9 @@ torch.set_num_threads(1)
 
 @pytest.fixture(autouse=True)
 def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDOMAIN_CACHE", str(tmp_path / "cache"))
+    # the session's shared cache (as tests/test_resume.py): the glyph pairs and the judges are
+    # rendered and trained once for every test here, and the CLI's processes inherit it
+    monkeypatch.setenv("XDOMAIN_CACHE", str(tmp_path.parent / "xdomain-cache-shared"))
 
 
 KW = {"image_size": 32, "channels": 3, "seed": 0, "on_bad_file": "error"}

@@ -14,6 +14,10 @@ Paired data: every training input `a` comes with its target `b` (`data.paired`).
 
 Each step: D on the real pair (a, b) and the fake pair (a, G(a)), its loss halved as the
 reference does; then G against the updated D.
+
+`translate` runs G in eval mode (batch norm's running statistics, no dropout), as the
+reference's `--eval` test option; its default test script keeps train mode, where an output
+depends on the other images of its batch.
 """
 
 from __future__ import annotations
