@@ -185,19 +185,14 @@ def test_translation_leaves_the_running_statistics_alone() -> None:
     )
 
 
-def test_labelled_and_unpaired_methods_refuse_the_other_kind_of_data(tmp_path) -> None:
-    from xdomain.config import load_config
-    from xdomain.train import Trainer
+def test_labelled_and_unpaired_methods_refuse_the_other_kind_of_data() -> None:
+    from xdomain.train import check_layout
 
-    cfg = load_config(
-        "cyclegan-digits",
-        ["data.sources=[digits-styled]", "train.steps=2", "train.decay_start=null"],
-    )
-    with pytest.raises(ConfigError, match=r"data\.sources is for labelled methods"):
-        Trainer(cfg, tmp_path / "a")
-    cfg = load_config("stargan-digits", ["data.sources=[]", "train.steps=2", "train.decay_start=1"])
-    with pytest.raises(ConfigError, match=r"set data\.sources"):
-        Trainer(cfg, tmp_path / "b")
+    with pytest.raises(ConfigError, match=r"two unpaired domains .*; remove data\.sources"):
+        check_layout("cyclegan", "unpaired", DataConfig(sources=["digits-styled"]))
+    with pytest.raises(ConfigError, match=r"labelled data sets: set data\.sources"):
+        check_layout("stargan", "labelled", DataConfig())
+    check_layout("stargan", "labelled", DataConfig(sources=["digits-styled"]))  # no error
 
 
 def test_styled_filter_makes_unpaired_domains_for_a_pairwise_model() -> None:

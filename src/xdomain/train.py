@@ -154,6 +154,8 @@ class Trainer:
 
     def _build(self, loaded: Any) -> None:
         cfg = self.cfg
+        # before the data are built: rendering 20k digits to learn they are the wrong kind costs
+        check_layout(cfg.method, METHODS[cfg.method].layout, cfg.data)
         self.data = build_data(cfg.data, n_val=cfg.eval.n_val if cfg.eval.select else 0)
         self.method = build_method(cfg, self.data).to(self.acc.device)
         self.method.attach(self.acc)
