@@ -192,19 +192,22 @@ class BicycleGAN(Method):
                 loss_kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
                 loss_eg = loss_eg + c.lambda_kl * loss_kl
                 logs["loss_kl"] = loss_kl.item()
-        fake_rand = self.G(a1, z_random)  # G(A1, z), z ~ N(0, I)
-        if self.use_clr or not self.use_vae:
+        random_half = self.use_clr or not self.use_vae  # cLR-GAN, or pix2pix+noise
+        fake_rand = self.G(a1, z_random) if random_half else None  # G(A1, z), z ~ N(0, I)
+        if fake_rand is not None:
             # cLR-GAN's D2 (pix2pix+noise: the one D of a conditional GAN with a random z)
             loss_gan2 = gan_g_heads(self.D2(fake_rand), c.gan_loss)
             loss_eg = loss_eg + c.lambda_gan2 * loss_gan2
             logs["loss_gan2"] = loss_gan2.item()
-        if not self.use_vae and not self.use_clr:  # pix2pix+noise: L1 with a random z
+        if fake_rand is not None and not self.use_vae and not self.use_clr:
+            # pix2pix+noise: L1 to the target with a random z
             loss_l1 = F.l1_loss(fake_rand, b1)
             loss_eg = loss_eg + c.lambda_l1 * loss_l1
             logs["loss_l1"] = loss_l1.item()
         latent = self.use_clr and c.lambda_latent > 0
         self.backward(loss_eg, retain_graph=latent)
         if latent:
+            assert fake_rand is not None
             # latent regression |z - mu(E(G(A1, z)))|: in BicycleGAN its gradient reaches G
             # only (E learns from the cVAE half); cLR-GAN alone trains E with it too
             mu2, _ = self.E(fake_rand)
@@ -223,7 +226,7 @@ class BicycleGAN(Method):
             loss_d = gan_d_heads(self.D(b1), self.D(fake_enc.detach()), c.gan_loss)
             self.update(self.opt_d, loss_d)
             logs["loss_d"] = loss_d.item()
-        if self.use_clr or not self.use_vae:
+        if fake_rand is not None:
             loss_d2 = gan_d_heads(self.D2(b2), self.D2(fake_rand.detach()), c.gan_loss)
             self.update(self.opt_d2, loss_d2)
             logs["loss_d2"] = loss_d2.item()
