@@ -306,53 +306,64 @@ def _stargan(d: dict) -> list[str]:
     return out
 
 
+PAIRED_TASKS = {
+    "glyphs2digits": "glyph mask -> coloured digit (ink and plate in random colours); digit ="
+    " the share of outputs the digit judge reads as the mask's digit",
+    "edges2fashion": "Fashion-MNIST edges -> item (grey); class = the share of outputs the"
+    " ten-class fashion judge reads as the item's class",
+}
+
+
 def _paired(d: dict) -> list[str]:
     """pix2pix, BicycleGAN and the paper's baselines: diversity and realism (bench_paired.py)."""
     out = [
-        "## pix2pix and BicycleGAN: one glyph mask, many colourings",
+        "## pix2pix and BicycleGAN: one input, many outputs",
         f"commit {d['commit']}{' + uncommitted changes' if d.get('dirty') else ''},"
-        f" {_machine(d['machine'])}. `{d['task']}` (a printed digit's ink mask -> the plate in"
-        " random ink and plate colours), each recipe as shipped. The BicycleGAN paper's"
-        " protocol with our judge: 100 test masks x 20 codes (the same codes for every model);"
-        " diversity = mean distance between consecutive outputs of one mask in the digit"
-        " judge's unit-length penultimate features (our stand-in for LPIPS) and in pixels (L1,"
-        " [-1, 1] units); KID of the 2000 outputs against real coloured test digits in the same"
-        " features (x1, not x1000); digit = the share of outputs the judge reads as the mask's"
-        " digit; L1 to the ground truth with the code encoded from it (pix2pix: its one"
-        " output), over 1000 test pairs. The digit judge is trained to read digits, so its"
-        " features move little when only the colours change: the pixel column shows the"
-        " colourings.",
-        "",
-        "| model | steps | train s | diversity (judge) | diversity (pixels) | KID | digit |"
-        " L1 to truth | paper LPIPS | paper fooling % | samples |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        f" {_machine(d['machine'])}. Each recipe as shipped. The BicycleGAN paper's protocol"
+        " with our judges: 100 test inputs x 20 codes (the same codes for every model);"
+        " diversity = mean distance between consecutive outputs of one input in the judge's"
+        " unit-length penultimate features (our stand-in for LPIPS) and in pixels (L1, [-1, 1]"
+        " units); KID of the 2000 outputs against the real test targets in the same features"
+        " (x1, not x1000); L1 to the ground truth with the code encoded from it (pix2pix: its"
+        " one output), over 1000 test pairs. The judges are trained to read classes, so their"
+        " features move little when only colours or shading change and much when a class"
+        " breaks: the pixel column shows the colourings.",
     ]
     paper = d.get("paper", {})
-    for r in d["rows"]:
-        s = r["scores"]
-        lp, fool = paper.get(r["row"], (None, None))
+    for t in d["tasks"]:
+        out += [
+            "",
+            f"`{t['task']}`: {PAIRED_TASKS.get(t['task'], '')}.",
+            "",
+            "| model | steps | train s | diversity (judge) | diversity (pixels) | KID |"
+            " digit / class | L1 to truth | paper LPIPS | paper fooling % | samples |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        ]
+        for r in t["rows"]:
+            s = r["scores"]
+            lp, fool = paper.get(r["row"], (None, None))
+            out.append(
+                f"| {r['row']} (`{' '.join([r['recipe'], *r.get('overrides', [])])}`) |"
+                f" {r['steps']} | {r.get('wall_s', '-')} | {s['diversity']:.3f} |"
+                f" {s['diversity_l1']:.3f} | {s['kid_judge']:.2f} |"
+                f" {s.get('acc', float('nan')):.3f} | {s['l1']:.3f} |"
+                f" {'-' if lp is None else f'{lp:.3f}'} |"
+                f" {'-' if fool is None else f'{fool:.2f}'} | [png](results/{r['figure']}) |"
+            )
+        real = t["real"]
+        lp_real = paper.get("real", (None, None))[0]
         out.append(
-            f"| {r['row']} (`{r['recipe']}`) | {r['steps']} | {r.get('wall_s', '-')} |"
-            f" {s['diversity']:.3f} | {s['diversity_l1']:.3f} | {s['kid_judge']:.2f} |"
-            f" {s.get('acc', float('nan')):.3f} | {s['l1']:.3f} |"
-            f" {'-' if lp is None else f'{lp:.3f}'} | {'-' if fool is None else f'{fool:.2f}'} |"
-            f" [png](results/{r['figure']}) |"
+            f"| real pairs (ceiling) | - | - | {real['diversity']:.3f} |"
+            f" {real.get('diversity_l1', float('nan')):.3f} | {real['kid_judge']:.2f} | - | - |"
+            f" {'-' if lp_real is None else f'{lp_real:.3f}'} | - | - |"
         )
-    real = d["real"]
-    lp_real = paper.get("real", (None, None))[0]
-    out.append(
-        f"| real pairs (ceiling) | - | - | {real['diversity']:.3f} |"
-        f" {real.get('diversity_l1', float('nan')):.3f} |"
-        f" {real['kid_judge']:.2f} | - | - |"
-        f" {'-' if lp_real is None else f'{lp_real:.3f}'} | - | - |"
-    )
+        best = t["rows"][-1]
+        out += ["", f"{best['row']} (`{best['recipe']}`): ![samples](results/{best['figure']})"]
     out += [
         "",
         "The paper's numbers are maps -> satellite at 256 px (LPIPS and the human fooling rate),"
-        " quoted for context, not like for like. Sample figures: rows are 8 test masks, their"
+        " quoted for context, not like for like. Sample figures: rows are 8 test inputs, their"
         " ground truth, then one row per shared code.",
-        "",
-        f"BicycleGAN (`{d['rows'][-1]['recipe']}`): ![samples](results/{d['rows'][-1]['figure']})",
     ]
     return out
 
@@ -679,7 +690,7 @@ def render() -> Path:
     if stargan and stargan.get("rows"):
         lines += [*_stargan(stargan), ""]
     paired = _load("paired.json")
-    if paired and paired.get("rows"):
+    if paired and paired.get("tasks"):
         lines += [*_paired(paired), ""]
     speed = _load("speed.json")
     if speed:
