@@ -312,3 +312,10 @@ def test_cli_data_shows_a_paired_set_and_refuses_a_bad_folder(tmp_path):
     r = cli("data", str(tmp_path), "--paired")
     assert r.returncode != 0 and "holds no paired layout" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_two_places_for_the_data_are_one_line_errors():
+    with pytest.raises(ConfigError, match=r"data\.paired and data\.root both say"):
+        load_config("pix2pix-glyphs", ["data.root=/tmp"])
+    with pytest.raises(ConfigError, match=r"data\.sources and data\.paired both say"):
+        load_config("stargan-digits", ["data.paired=glyphs2digits"])

@@ -718,6 +718,12 @@ def build_config(data: dict[str, Any], where: str = "config") -> RunConfig:
 def validate(cfg: RunConfig, where: str) -> None:
     """Cross-field checks that a type and a range alone cannot express."""
     d, t, e = cfg.data, cfg.train, cfg.eval
+    given = [k for k, v in (("sources", d.sources), ("paired", d.paired), ("root", d.root)) if v]
+    if len(given) > 1:
+        raise ConfigError(
+            f"{where}: data.{given[0]} and data.{given[1]} both say where the data are; keep one"
+            " (sources: labelled data sets, paired: aligned pairs, root: two unpaired folders)"
+        )
     if d.channels not in (1, 3):
         raise ConfigError(f"{where}: data.channels must be 1 or 3, got {_short(d.channels)}")
     if t.decay_start is not None and t.decay_start >= t.steps:
