@@ -35,12 +35,13 @@ from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from xdomain.errors import ConfigError, XDomainError
 from xdomain.losses import GanKind, gan_d_heads, gan_g_heads
 from xdomain.methods.base import Batch, DataSpec, Method
 from xdomain.methods.pix2pix import check_unet_size
+from xdomain.nn import init_weights, xavier_init
 from xdomain.nn.bicyclegan import MultiScaleDiscriminator, ResnetEncoder
 from xdomain.nn.unet import UnetZGenerator
 
@@ -53,19 +54,6 @@ VARIANTS: dict[str, tuple[bool, bool, bool]] = {
     "cae-gan": (True, False, False),
     "pix2pix+noise": (False, False, False),
 }
-
-
-def xavier_init(net: nn.Module, gain: float) -> None:
-    """The reference's default `init_type=xavier`: conv/linear weights ~ Xavier-normal(gain),
-    biases 0; batch-norm scales ~ N(1, gain)."""
-    for m in net.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            nn.init.xavier_normal_(m.weight, gain=gain)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d) and m.weight is not None:
-            nn.init.normal_(m.weight, 1.0, gain)
-            nn.init.zeros_(m.bias)
 
 
 class BicycleGAN(Method):
@@ -140,8 +128,6 @@ class BicycleGAN(Method):
             if cfg.init == "xavier":
                 xavier_init(net, cfg.init_gain)
             else:
-                from xdomain.nn import init_weights
-
                 init_weights(net, cfg.init_gain)
         adam = {"lr": cfg.lr, "betas": (cfg.beta1, cfg.beta2)}
         self.opt_g = torch.optim.Adam(self.G.parameters(), **adam)

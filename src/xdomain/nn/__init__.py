@@ -9,6 +9,7 @@ from xdomain.nn.blocks import (
     get_norm,
     init_weights,
     maybe_sn,
+    xavier_init,
 )
 from xdomain.nn.encdec import DiscoDiscriminator, DiscoGenerator
 from xdomain.nn.patchgan import PatchDiscriminator
@@ -32,4 +33,5 @@ __all__ = [
     "get_norm",
     "init_weights",
     "maybe_sn",
+    "xavier_init",
 ]

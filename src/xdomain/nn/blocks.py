@@ -104,3 +104,16 @@ def init_weights(net: nn.Module, std: float = 0.02) -> None:
             # a norm without affine parameters (`instance`) has nothing to initialise
             nn.init.normal_(m.weight, 1.0, std)
             nn.init.zeros_(m.bias)
+
+
+def xavier_init(net: nn.Module, gain: float) -> None:
+    """junyanz's `init_type=xavier` (BicycleGAN's default): conv/linear weights ~
+    Xavier-normal(gain), biases 0; batch-norm scales ~ N(1, gain)."""
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.xavier_normal_(m.weight, gain=gain)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d) and m.weight is not None:
+            nn.init.normal_(m.weight, 1.0, gain)
+            nn.init.zeros_(m.bias)
