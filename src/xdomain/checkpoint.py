@@ -411,6 +411,18 @@ def _json_type(tp: type | tuple[type, ...]) -> str:
     return " or ".join(names.get(t, t.__name__) for t in (tp if isinstance(tp, tuple) else (tp,)))
 
 
+def check_finite_weights(tensors: dict[str, torch.Tensor], where: str) -> None:
+    """Refuse weights holding NaN or Inf (a diverged or damaged checkpoint): translating with
+    them writes black or noise images without a word."""
+    for k, v in tensors.items():
+        if v.is_floating_point() and v.numel() and not torch.isfinite(v).all():
+            bad = int((~torch.isfinite(v)).sum())
+            raise CheckpointError(
+                f"{where}: weight {short(k)} holds {bad} NaN/Inf value(s) of {v.numel()}; the"
+                " checkpoint is damaged or its training diverged: use another checkpoint"
+            )
+
+
 def load_weights(
     module: torch.nn.Module, tensors: dict[str, torch.Tensor], ckpt: Path, method: str
 ) -> None:
@@ -430,4 +442,5 @@ def load_weights(
                 f" method '{method}' as configured expects {tuple(own[k].shape)}; the weights"
                 " were trained with another recipe (widths, image size or channels)"
             )
+    check_finite_weights(tensors, f"'{ckpt / 'model.safetensors'}'")
     module.load_state_dict(tensors)

@@ -55,6 +55,7 @@ def _cmd_translate(args: argparse.Namespace) -> int:
     jobs = inference.plan(inference.expand_inputs(args.inputs), args.format)
     if args.limit:
         jobs = jobs[: args.limit]
+    inference.check_destinations(out, jobs, overwrite=args.overwrite, html=args.html)
     method = xdomain.load(args.checkpoint, device=_device(args.device), ckpt=args.ckpt)
     if method.spec.kind == "image" and not method.converted_from:
         from xdomain.config import build_config
@@ -88,6 +89,7 @@ def _cmd_translate(args: argparse.Namespace) -> int:
         output_size=args.output_size,
         translate_kwargs=kwargs | per_item.pop("shared", {}),
         per_item_kwargs=per_item,
+        overwrite=args.overwrite,
     )
     for path, why in result.skipped:
         print(f"skipped: {path}: {why}", file=sys.stderr)
@@ -131,9 +133,17 @@ def _codes(method: object, args: argparse.Namespace, n_jobs: int, preprocess: st
     g = torch.Generator().manual_seed(args.seed)
     if args.style is not None:
         from xdomain.data import read_image
+        from xdomain.errors import DataError
         from xdomain.methods.base import pil_to_tensor
 
-        ref = read_image(args.style, max_pixels=args.max_pixels)
+        try:
+            ref = read_image(args.style, max_pixels=args.max_pixels)
+        except DataError as e:  # the reason, with the fix for this option (not data.*)
+            reason = str(e).split(": ", 2)[-1].split(" — ")[0]
+            raise DataError(
+                f"--style '{args.style}': {reason}; give a readable image file (PNG, JPEG ...)"
+                + (" or raise --max-pixels" if "pixels" in reason else "")
+            ) from None
         x = pil_to_tensor(ref, method.spec, preprocess or "crop")  # type: ignore[attr-defined]
         return {"shared": {"z": method.encode_style(x[None])[0]}}  # type: ignore[attr-defined]
     if args.interpolate is not None:
@@ -181,14 +191,20 @@ def _table(metrics: dict[str, float]) -> str:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     import xdomain
-    from xdomain.config import build_config
+    from xdomain.config import apply_overrides, build_config
     from xdomain.datamodule import build_data
     from xdomain.evaluate import evaluate, n_scored
+    from xdomain.outputs import check_output_file
 
     json_path = Path(args.json) if args.json else None
-    if json_path is not None and json_path.is_dir():
-        raise XDomainError(f"--json '{json_path}' is a folder; give a file path (e.g. m.json)")
-    from xdomain.config import apply_overrides
+    if json_path is not None:  # before anything is loaded: never over a run's or a user's file
+        check_output_file(
+            json_path,
+            option="--json",
+            overwrite=args.overwrite,
+            ours=_is_evaluate_json,
+            what="an earlier xdomain evaluate output",
+        )
 
     bad = [o for o in args.overrides if not o.startswith(("data.", "eval."))]
     if bad:
@@ -201,8 +217,18 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     cfg = build_config(apply_overrides(dict(method.run_config), args.overrides), where)
     if args.n_test:
         cfg.eval.n_test = args.n_test
+    _check_converted_data(method, cfg, args.checkpoint)
+    spec = method.spec
+    if (cfg.data.channels, cfg.data.image_size) != (spec.channels, spec.image_size):
+        raise XDomainError(  # before any data are built or rendered at the wrong size
+            f"evaluate: data.channels={cfg.data.channels} data.image_size={cfg.data.image_size},"
+            f" but the model takes {spec.channels}x{spec.image_size} images; drop those overrides"
+        )
     # the data first: a bad data.* override is its one error, not a warning and then an error
     data = build_data(cfg.data, n_val=cfg.eval.n_val if cfg.eval.select else 0)
+    from xdomain.evaluate import check_data_fits
+
+    check_data_fits(method, data)
     data_now = _check_data(method, cfg, strict=args.strict)
     n = n_scored(data, cfg.eval)
     if args.n_test and args.n_test > n:
@@ -220,6 +246,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         from xdomain.io import atomic_write_text
 
         report = {
+            "written_by": "xdomain evaluate",
             "metrics": metrics,
             "checkpoint": str(method.checkpoint_path),
             "step": method.checkpoint_step,
@@ -232,6 +259,48 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         }
         atomic_write_text(json_path, json.dumps(report, indent=1))
     return 0
+
+
+def _is_evaluate_json(path: Path) -> bool:
+    """An earlier `evaluate --json` output (which evaluate may replace without --overwrite)."""
+    try:
+        if path.stat().st_size > 10_000_000:
+            return False
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if not isinstance(doc, dict):
+        return False
+    return doc.get("written_by") == "xdomain evaluate" or {
+        "metrics",
+        "checkpoint",
+        "chosen_by",
+        "kid_scale",
+    } <= set(doc)
+
+
+CONVERTED = "converted:no-data"
+DATA_KEYS = {  # the data.* a converted run needs, by the method's layout
+    "unpaired": "data.a=DIR_A data.b=DIR_B (or data.root=DIR with trainA/ trainB/ testA/ testB/)",
+    "labelled": "data.sources=[celeba:DIR] (the data sets the model was trained on, in order)",
+    "paired": "data.paired=DIR (aligned AB images in train/ and test/)",
+}
+
+
+def _check_converted_data(method: Any, cfg: Any, run: str) -> None:
+    """A converted official checkpoint has no data of its own: say which data.* to give."""
+    layout = getattr(method, "layout", "unpaired")
+    d = cfg.data
+    missing = {
+        "unpaired": not d.root and CONVERTED in (d.a, d.b),
+        "labelled": not d.sources,
+        "paired": not d.paired,
+    }[layout]
+    if method.converted_from and missing:
+        raise XDomainError(
+            f"'{run}' was converted from official weights and has no data to score on; give"
+            f" them as overrides: xdomain evaluate {run} {DATA_KEYS[layout]}"
+        )
 
 
 def _is_ckpt_dir(path: str) -> bool:
@@ -278,8 +347,12 @@ def _cmd_data(args: argparse.Namespace) -> int:
             f" sigma {toy.sigma:g}"
         )
         return 0
+    from xdomain.data.labelled import PREFIXES
     from xdomain.data.paired import is_paired_spec
 
+    if args.source.startswith(PREFIXES) or args.source == "digits-styled":
+        _describe_labelled(args.source, args.split, args)
+        return 0
     if args.paired or is_paired_spec(args.source):
         _describe_paired(args.source, args.split, args)
         return 0
@@ -310,7 +383,53 @@ def _describe_paired(spec: str, split: str, args: argparse.Namespace) -> None:
         for r in range(0, min(len(pairs), 40), 10):  # up to 4 row pairs of 10: a, then its b
             items = [pairs[i] for i in range(r, min(len(pairs), r + 10))]
             rows += [torch.stack([it[0] for it in items]), torch.stack([it[2] for it in items])]
-        print(f"grid: {save_grid(rows, Path(args.grid))}")
+        print(f"grid: {save_grid(rows, _grid_path(args, spec))}")
+
+
+def _describe_labelled(spec: str, split: str, args: argparse.Namespace) -> None:
+    """A labelled data set (`data.sources`): its size and label schema; --grid its first images."""
+    from xdomain.config import DataConfig
+    from xdomain.data.labelled import load_labelled
+
+    d = DataConfig()
+    kw = {"image_size": d.image_size, "channels": d.channels, "seed": 0, "n": None}
+    kw |= {"on_bad_file": args.on_bad_file, "max_pixels": d.max_pixels, "augment": False}
+    ds = load_labelled(spec, split, celeba_attrs=list(d.celeba_attrs), **kw)
+    print(
+        f"{spec} [{split}]: {len(ds)} images, {d.channels}x{d.image_size}px; labels"
+        f" {ds.schema.dataset}: {ds.schema.describe()}"
+    )
+    if args.grid and len(ds):
+        import torch
+
+        from xdomain.report import save_grid
+
+        n = min(len(ds), 80)
+        x, _ = ds.tensors()
+        rows = [x[r : min(n, r + 10)] for r in range(0, n, 10)]
+        print(f"grid: {save_grid([torch.as_tensor(r) for r in rows], _grid_path(args, spec))}")
+
+
+def _grid_path(args: argparse.Namespace, source: str, suffix: str = "") -> Path:
+    """`--grid` (with a per-domain suffix): never over an input, a run's file or, without
+    --overwrite, a file that is not an earlier grid; never inside the data folder itself (it
+    would be read as data next time)."""
+    from xdomain.outputs import check_output_file
+    from xdomain.report import is_grid
+
+    grid = Path(args.grid)
+    grid = grid.with_name(f"{grid.stem}{suffix}{grid.suffix or '.png'}")
+    folder = Path(source.split(":", 1)[1] if source.startswith(("folders:", "celeba:")) else source)
+    if folder.is_dir():
+        real, inside = os.path.realpath(grid), os.path.realpath(folder).rstrip(os.sep) + os.sep
+        if real.startswith(inside):
+            raise XDomainError(
+                f"--grid '{grid}' is inside the data folder '{folder}', where it would be read"
+                " as data; write it elsewhere"
+            )
+    return check_output_file(
+        grid, option="--grid", overwrite=args.overwrite, ours=is_grid, what="an earlier grid"
+    )
 
 
 def _describe_domain(
@@ -332,9 +451,7 @@ def _describe_domain(
 
         n = min(len(ds), 80)  # up to 8 rows of 10; a last, shorter row for small folders
         rows = [torch.stack([ds[i][0] for i in range(r, min(n, r + 10))]) for r in range(0, n, 10)]
-        grid = Path(args.grid)
-        grid = grid.with_name(f"{grid.stem}{grid_suffix}{grid.suffix or '.png'}")
-        print(f"grid: {save_grid(rows, grid)}")
+        print(f"grid: {save_grid(rows, _grid_path(args, source, grid_suffix))}")
 
 
 def _positive_int(text: str) -> int:
@@ -348,10 +465,53 @@ def _positive_int(text: str) -> int:
 
 
 def _morph_steps(text: str) -> int:
-    value = _positive_int(text)
+    value = _tiles(text)
     if value < 2:
-        raise argparse.ArgumentTypeError(f"{value}: a morph strip needs at least 2 steps")
+        raise argparse.ArgumentTypeError(f"{value}: a strip needs at least 2 steps")
     return value
+
+
+def _whole(text: str, lo: int, hi: int, why: str) -> int:
+    """An argparse value: a whole number in [lo, hi]; above hi, `why` says what the bound is."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < lo:
+        raise argparse.ArgumentTypeError(f"{value} must be >= {lo}")
+    if value > hi:
+        raise argparse.ArgumentTypeError(f"{value}: {why}")
+    return value
+
+
+def _tiles(text: str) -> int:
+    """Outputs per input: they form one strip image, at most `limits.MAX_TILES` tiles wide."""
+    from xdomain.limits import MAX_TILES
+
+    why = f"at most {MAX_TILES} outputs per input (they form one strip image)"
+    return _whole(text, 1, MAX_TILES, why)
+
+
+def _batch_size(text: str) -> int:
+    why = "at most 1024 images per forward pass (each pass decodes and holds all of its images)"
+    return _whole(text, 1, 1024, why)
+
+
+def _seed(text: str) -> int:
+    from xdomain.limits import MAX_SEED
+
+    return _whole(text, 0, MAX_SEED, "a seed is 0 .. 2**63 - 1")
+
+
+def _max_pixels(text: str) -> int:
+    why = (
+        f"over {MAX_DECODE_PIXELS} (a decoded image of that many RGB pixels takes 1.5 GB);"
+        " shrink such images first"
+    )
+    return _whole(text, 1, MAX_DECODE_PIXELS, why)
+
+
+MAX_DECODE_PIXELS = 500_000_000
 
 
 def _unit_float(text: str) -> float:
@@ -410,7 +570,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", required=True, help="output folder (mirrors the inputs' relative paths)"
     )
     s.add_argument("--ckpt", default="latest", help=CKPT_HELP)
-    s.add_argument("--batch-size", type=_positive_int, default=64, help="images per forward pass")
+    s.add_argument(
+        "--batch-size",
+        type=_batch_size,
+        default=64,
+        help="images per forward pass (at most 1024: all of them are decoded and held at once)",
+    )
     s.add_argument(
         "--target",
         help="target labels, for methods that take them (StarGAN: 'hair=blond,male=0'; the"
@@ -423,7 +588,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument(
         "--max-pixels",
-        type=_positive_int,
+        type=_max_pixels,
         default=50_000_000,
         help="refuse larger images before decoding them (decompression bombs)",
     )
@@ -462,7 +627,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument(
         "--samples",
-        type=_positive_int,
+        type=_tiles,
         metavar="K",
         help="K outputs per input from random latent codes, side by side (BicycleGAN)",
     )
@@ -482,7 +647,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="N outputs along the line between two random codes, the same for every input",
     )
-    s.add_argument("--seed", type=int, default=0, help="seed of the random latent codes")
+    s.add_argument(
+        "--seed", type=_seed, default=0, help="seed of the random latent codes (0 .. 2**63 - 1)"
+    )
     s.add_argument(
         "--output-size",
         default="model",
@@ -500,6 +667,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--html", action="store_true", help="also write OUT/index.html: inputs beside outputs"
     )
+    s.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace files in an --out that is not an earlier translate output (a run's own"
+        " files are never replaced)",
+    )
     s.set_defaults(fn=_cmd_translate)
 
     s = sub.add_parser(
@@ -514,6 +687,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--ckpt", default="latest", help=CKPT_HELP)
     s.add_argument("--json", help="also write the metrics to this JSON file")
+    s.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing --json file that is not an earlier evaluate output (a run's"
+        " own files are never replaced)",
+    )
     s.add_argument(
         "--n-test", type=_positive_int, help="held-out items to score (default: the recipe's)"
     )
@@ -578,6 +757,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop at a bad image (error) or list and skip it",
     )
     s.add_argument("--grid", help="write a PNG grid of the first images here")
+    s.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing --grid file that is not an earlier grid",
+    )
     s.add_argument(
         "--paired",
         action="store_true",

@@ -290,6 +290,15 @@ def build_labelled(cfg: DataConfig) -> LabelledData:
             f"data.center_crop={cfg.center_crop}: one size >= 0 per entry of data.sources"
             f" ({len(cfg.sources)}), 0 for no crop"
         )
+    from xdomain.data.labelled import PREFIXES
+
+    for k, crop in enumerate(cfg.center_crop):
+        if crop and not str(cfg.sources[k]).startswith(PREFIXES):
+            raise ConfigError(
+                f"data.center_crop[{k}]={crop} does nothing for data set '{cfg.sources[k]}' (a"
+                " built-in set is rendered at data.image_size); set it to 0 — a crop applies to"
+                " celeba:DIR and folders:DIR sources"
+            )
     train, test = [], []
     for k, source in enumerate(cfg.sources):
         n = cfg.n_a if k == 0 else cfg.n_b  # caps of the first and of the other data sets
@@ -307,6 +316,7 @@ def build_labelled(cfg: DataConfig) -> LabelledData:
         raise ConfigError(
             f"data.sources: two data sets are both named '{names[0]}'; give folders distinct names"
         )
+    _check_targets_unambiguous(cfg.sources, [ds.schema for ds in train])
     space = LabelSpace(tuple(ds.schema for ds in train))
     spec = DataSpec(
         kind="image",
@@ -317,6 +327,22 @@ def build_labelled(cfg: DataConfig) -> LabelledData:
         labels=space.to_list(),
     )
     return LabelledData(spec, train, test, cfg)
+
+
+def _check_targets_unambiguous(sources: list[str], schemas: list[Any]) -> None:
+    """Two data sets of one mask-vector model must not share an attribute and a value: a target
+    `class=happy` has to say which data set it means (the mask is one-hot)."""
+    for i, si in enumerate(schemas):
+        for j in range(i + 1, len(schemas)):
+            for a in si.attributes:
+                b = next((x for x in schemas[j].attributes if x.name == a.name), None)
+                common = sorted(a.spellings() & b.spellings()) if b is not None else []
+                if common:
+                    raise ConfigError(
+                        f"data.sources: '{sources[i]}' and '{sources[j]}' both have"
+                        f" {a.name}={common[0]}, so a target could not say which data set it"
+                        " means; rename that class folder (or attribute) in one of them"
+                    )
 
 
 def _load(spec: str, split: str, cfg: DataConfig, n: int | None) -> Any:
@@ -368,6 +394,12 @@ def build_data(cfg: DataConfig, *, n_val: int = 0) -> TwoDomainData | LabelledDa
     the labelled data sets of `data.sources`."""
     if cfg.sources:
         return build_labelled(cfg)
+    if any(cfg.center_crop):
+        raise ConfigError(
+            f"data.center_crop={cfg.center_crop} applies to the labelled data sets of"
+            " data.sources (celeba:DIR, folders:DIR) only; remove it, or crop the images"
+            " beforehand"
+        )
     if cfg.paired:
         return build_paired(cfg)
     if cfg.root:

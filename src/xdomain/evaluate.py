@@ -33,6 +33,7 @@ import torch
 
 from xdomain.config import EvalConfig
 from xdomain.datamodule import TwoDomainData
+from xdomain.errors import short
 from xdomain.methods.base import Method
 
 PRINTED_SOURCES = ("digits-printed", "digits-printed-system")
@@ -40,6 +41,51 @@ STYLE_PAIRS = 200  # bold and italic pairs each, from the printed test stream (m
 
 
 JUDGE_ITEMS = 2000  # per domain, for a judge trained on unlabelled folders (a vs b)
+
+
+def check_data_fits(method: Method, data: Any) -> None:
+    """The data to score must be what the model's networks were built for: the same channels
+    and size, and for labelled data (StarGAN) the same label schemas in the same order (the
+    mask vector and D_cls's columns follow it). One line that says what differs."""
+    from xdomain.errors import ConfigError
+
+    want, got = method.spec, data.spec
+    if (want.channels, want.image_size) != (got.channels, got.image_size):
+        raise ConfigError(
+            f"the data are {got.channels}x{got.image_size} px, the model takes"
+            f" {want.channels}x{want.image_size}; drop the data.channels / data.image_size"
+            " overrides"
+        )
+    if want.labels == got.labels:
+        return
+    names = [d.get("dataset", "?") for d in want.labels]
+    given = [d.get("dataset", "?") for d in got.labels]
+    if (
+        sorted(map(str, names)) == sorted(map(str, given))
+        and len(want.labels) == len(got.labels)
+        and sorted(map(repr, want.labels)) == sorted(map(repr, got.labels))
+    ):
+        raise ConfigError(
+            f"data.sources are in another order ({', '.join(given)}) than the model was trained"
+            f" on ({', '.join(names)}); the mask vector follows that order: list them so"
+        )
+
+    def describe(labels: list[dict[str, Any]]) -> str:
+        from xdomain.labels import LabelSchema
+
+        try:
+            return (
+                "; ".join(f"{d['dataset']}: {LabelSchema.from_dict(d).describe()}" for d in labels)
+                or "no labels"
+            )
+        except (KeyError, TypeError, ValueError):
+            return "an unreadable schema"
+
+    raise ConfigError(
+        f"the data's labels ({short(describe(got.labels), 120)}) are not the model's"
+        f" ({short(describe(want.labels), 120)}); score it on data.sources with the model's"
+        " data sets and attributes"
+    )
 
 
 @torch.no_grad()

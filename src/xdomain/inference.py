@@ -147,6 +147,7 @@ def translate_files(
     translate_kwargs: dict[str, Any] | None = None,
     per_item_kwargs: dict[str, Any] | None = None,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> Result:
     """Translate every job's file; write `out/<rel>`; -> what was written and what skipped.
 
@@ -157,7 +158,6 @@ def translate_files(
     from tqdm.auto import tqdm
 
     from xdomain.data import read_image
-    from xdomain.data.images import unfit_square
     from xdomain.io import atomic_write
     from xdomain.methods.base import pil_to_tensor, tensor_to_pil
 
@@ -174,6 +174,12 @@ def translate_files(
         )
     if preprocess == "none":  # images of different sizes do not stack: one per forward pass
         batch_size = 1
+    # K outputs per input (samples, targets, morph steps): fewer inputs per forward pass, so
+    # one pass holds about `batch_size` outputs
+    first = {k: v[:1] for k, v in (per_item_kwargs or {}).items()}
+    per_input = method.outputs_per_input(**(translate_kwargs or {}), **first)
+    batch_size = max(1, batch_size // max(1, per_input))
+    check_destinations(out, jobs, overwrite=overwrite)
     out.mkdir(parents=True, exist_ok=True)
     (out / MARKER).write_text("xdomain translate output: never read back as input\n")
     result = Result()
@@ -200,9 +206,10 @@ def translate_files(
         sliced = {k: v[kept] for k, v in (per_item_kwargs or {}).items()}
         y = method.translate(x, **(translate_kwargs or {}), **sliced)
         for job, im, t in zip(chunk, images, y, strict=True):
-            pil = tensor_to_pil(t)
-            if output_size == "input" and t.dim() == 3 and preprocess != "none":
-                pil = unfit_square(pil, im.size, preprocess)  # type: ignore[arg-type]
+            if output_size == "input" and preprocess != "none":
+                pil = _at_input_size(t, im.size, preprocess, max_pixels, job.src)
+            else:
+                pil = tensor_to_pil(t)
             dest = out / job.rel
             dest.parent.mkdir(parents=True, exist_ok=True)
             fmt = "PNG" if dest.suffix.lower() == ".png" else None
@@ -211,6 +218,54 @@ def translate_files(
             bar.update(1)
     bar.close()
     return result
+
+
+def check_destinations(out: Path, jobs: list[Job], *, overwrite: bool, html: bool = False) -> None:
+    """Before anything is written: no output may land in a run's own files, and in a folder
+    that is not an earlier translate output (no marker) an existing file is replaced only with
+    `overwrite`; with `html`, `index.html` counts as an output."""
+    from xdomain.outputs import check_output_dir, run_owner
+
+    check_output_dir(out, option="--out")
+    ours = (out / MARKER).is_file()
+    for rel in [*(j.rel for j in jobs), *([Path("index.html")] if html else [])]:
+        dest = out / rel
+        owner = run_owner(dest)
+        if owner is not None:
+            raise XDomainError(
+                f"--out: the output '{dest}' would land in {owner}; choose an --out outside it"
+            )
+        if dest.exists() and not ours and not overwrite:
+            raise XDomainError(
+                f"--out '{out}' already holds '{rel}' and is not an earlier translate output;"
+                " add --overwrite to replace such files, or choose an empty --out"
+            )
+
+
+def _at_input_size(t: Any, size: tuple[int, int], preprocess: str, max_pixels: int, src: Path):
+    """`--output-size input`: each tile of an output ((C, H, W), or (K, C, H, W) side by side)
+    mapped back to the input's geometry; a strip larger than `max_pixels` is refused."""
+    from PIL import Image
+
+    from xdomain.data.images import unfit_square
+    from xdomain.methods.base import tensor_to_pil
+
+    tiles = list(t) if t.dim() == 4 else [t]
+    w, h = size
+    tw, th = (min(w, h),) * 2 if preprocess == "crop" else (w, h)
+    if len(tiles) * tw * th > max_pixels:
+        raise XDomainError(
+            f"--output-size input: the strip for '{src}' would be {len(tiles)} tiles of"
+            f" {tw}x{th} px, over --max-pixels {max_pixels}; ask for fewer outputs per input"
+            " or use --output-size model"
+        )
+    pils = [unfit_square(tensor_to_pil(tile), size, preprocess) for tile in tiles]
+    if len(pils) == 1:
+        return pils[0]
+    strip = Image.new(pils[0].mode, (tw * len(pils), th))
+    for i, p in enumerate(pils):
+        strip.paste(p, (i * tw, 0))
+    return strip
 
 
 def _save(pil: Any, tmp: Path, dest: Path, fmt: str | None) -> None:

@@ -28,11 +28,73 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from xdomain.errors import XDomainError
+from xdomain.errors import XDomainError, short
 
 Kind = Literal["binary", "categorical", "group"]
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
+LISTING_LIMIT = 150  # characters of a "valid: ..." listing in an error (100 class folders)
+
+
+def listing(items: Sequence[str], sep: str = ", ", limit: int = LISTING_LIMIT) -> str:
+    """`items` joined by `sep`, cut to about `limit` characters with the count of the rest, so
+    an error that lists what exists stays one short line however many values there are."""
+    out: list[str] = []
+    for i, item in enumerate(items):
+        if out and len(sep.join([*out, item])) > limit:
+            return f"{sep.join(out)}{sep}... ({len(items) - i} more)"
+        out.append(item)
+    return sep.join(out)
+
+
+def unspellable(text: str) -> str | None:
+    """Why `text`, an attribute name or value, cannot be written in a target `name=value,...`
+    (`parse_pairs` splits at ',' and the first '=' and strips spaces), or None when it can.
+    Data readers refuse such names when they read a data set, so every label can be targeted."""
+    if not text.strip():
+        return "it is empty or blank"
+    if text != text.strip():
+        return "it starts or ends with a space"
+    for ch in ",=":
+        if ch in text:
+            return f"it contains '{ch}', which a target name=value,... uses"
+    if not text.isprintable():
+        return "it contains a control or invisible character"
+    return None
+
+
+def case_clash(values: Sequence[str]) -> tuple[str, str] | None:
+    """Two of `values` that a target cannot tell apart (values match case-insensitively), or
+    None."""
+    seen: dict[str, str] = {}
+    for v in values:
+        key = v.strip().lower()
+        if key in seen:
+            return seen[key], v
+        seen[key] = v
+    return None
+
+
+def parse_pairs(text: str, example: str) -> list[tuple[str, str]]:
+    """`name=value,...` -> [(name, value)], stripped, each name once; a malformed item or an
+    attribute named twice (`bg=red,bg=blue`: which one?) is a one-line error."""
+    pairs: list[tuple[str, str]] = []
+    seen: dict[str, str] = {}
+    for item in filter(None, (p.strip() for p in str(text).split(","))):
+        name, eq, value = item.partition("=")
+        name, value = name.strip(), value.strip()
+        if not eq or not name or not value:
+            raise XDomainError(f"target: {short(item)} is not name=value (e.g. {example})")
+        if name in seen:
+            raise XDomainError(
+                f"target: attribute {short(name)} is set twice ({short(seen[name], 40)} and"
+                f" {short(item, 40)}); set each attribute once"
+            )
+        seen[name] = item
+        pairs.append((name, value))
+    if not pairs:
+        raise XDomainError(f"target: empty; give name=value pairs, e.g. {example}")
+    return pairs
 
 
 @dataclass(frozen=True)
@@ -44,6 +106,12 @@ class Attribute:
     @property
     def width(self) -> int:
         return 1 if self.kind == "binary" else len(self.values)
+
+    def spellings(self) -> frozenset[str]:
+        """The values a target may give it, in lower case (values match ignoring case)."""
+        return frozenset(
+            _TRUE | _FALSE if self.kind == "binary" else (v.lower() for v in self.values)
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind, "values": list(self.values)}
@@ -89,8 +157,9 @@ class LabelSchema:
         """`hair (black|blond|brown), male (0|1), ...`: what a target may name."""
         parts = []
         for a in self.attributes:
-            parts.append(f"{a.name} ({'0|1' if a.kind == 'binary' else '|'.join(a.values)})")
-        return ", ".join(parts)
+            values = "0|1" if a.kind == "binary" else listing(a.values, "|", LISTING_LIMIT // 2)
+            parts.append(f"{a.name} ({values})")
+        return listing(parts)
 
     def to_dict(self) -> dict[str, Any]:
         return {"dataset": self.dataset, "attributes": [a.to_dict() for a in self.attributes]}
@@ -136,24 +205,35 @@ class LabelSchema:
             a = self.attribute(name)
         except KeyError:
             raise XDomainError(
-                f"target: unknown attribute '{name}' for {self.dataset}; valid: {self.describe()}"
+                f"target: unknown attribute {short(name)} for {self.dataset}; valid:"
+                f" {self.describe()}"
             ) from None
         sl = dict((x.name, s) for x, s in self.slices())[name]
         out = labels.clone()
-        v = value.strip().lower()
+        v = value.strip()
         if a.kind == "binary":
-            if v not in _TRUE | _FALSE:
+            if v.lower() not in _TRUE | _FALSE:
                 raise XDomainError(
-                    f"target: {name}={value!r} is not a binary value; use {name}=1 or {name}=0"
+                    f"target: {name}={short(value)} is not a binary value; use {name}=1 or {name}=0"
                 )
-            out[:, sl] = 1.0 if v in _TRUE else 0.0
+            out[:, sl] = 1.0 if v.lower() in _TRUE else 0.0
             return out
-        names = [x.lower() for x in a.values]
-        if v not in names:
+        # the exact spelling first, else the one value equal ignoring case
+        hits = [i for i, x in enumerate(a.values) if x == v]
+        if not hits:
+            hits = [i for i, x in enumerate(a.values) if x.lower() == v.lower()]
+        if len(hits) > 1:
             raise XDomainError(
-                f"target: {name}={value!r} is not a value of {name}; valid: {', '.join(a.values)}"
+                f"target: {name}={short(value)} matches the values"
+                f" {' and '.join(a.values[i] for i in hits[:2])} of {name} alike; type one"
+                " exactly as listed"
             )
-        out[:, sl] = F.one_hot(torch.tensor(names.index(v)), a.width).float()
+        if not hits:
+            raise XDomainError(
+                f"target: {name}={short(value)} is not a value of {name}; valid:"
+                f" {listing(a.values)}"
+            )
+        out[:, sl] = F.one_hot(torch.tensor(hits[0]), a.width).float()
         return out
 
     def targets(self, labels: Tensor) -> list[tuple[str, Tensor]]:
@@ -216,30 +296,54 @@ class LabelSpace:
             if any(a.name == name for a in s.attributes):
                 return k
         raise XDomainError(
-            f"target: unknown attribute '{name}'; valid: "
-            + "; ".join(f"{s.dataset}: {s.describe()}" for s in self.schemas)
+            f"target: unknown attribute {short(name)}; valid: "
+            + listing([f"{s.dataset}: {s.describe()}" for s in self.schemas], "; ", 200)
         )
+
+    def owner(self, pairs: Sequence[tuple[str, str]], text: str = "") -> int:
+        """The one dataset that a target's (name, value) pairs address: the one having every
+        named attribute; when several have them all (two folder sets' `class`), the one that
+        has the values. A mixed or ambiguous target is a one-line error."""
+        names = [n for n, _ in pairs]
+        having = [
+            k
+            for k, s in enumerate(self.schemas)
+            if all(any(a.name == n for a in s.attributes) for n in names)
+        ]
+        if not having:
+            owners = sorted({self.find(n) for n in names})  # an unknown name raises here
+            raise XDomainError(
+                f"target {short(text or ','.join(names))} mixes attributes of datasets "
+                + " and ".join(self.schemas[k].dataset for k in owners[:2])
+                + "; the mask vector names one dataset per target: translate once per dataset"
+            )
+        if len(having) == 1:
+            return having[0]
+        fits = []
+        for k in having:
+            probe = torch.zeros(1, self.schemas[k].width)
+            try:
+                for n, v in pairs:
+                    self.schemas[k].set_value(probe, n, v)
+            except XDomainError:
+                continue
+            fits.append(k)
+        if len(fits) > 1:
+            raise XDomainError(
+                f"target {short(text or ','.join(names))} fits datasets "
+                + " and ".join(self.schemas[k].dataset for k in fits[:2])
+                + " alike (the same attribute and value); the mask vector needs one: give a"
+                " (B, c_dim) condition tensor instead"
+            )
+        return fits[0] if fits else having[0]  # none fits: the first one's error, below
 
     def parse(self, text: str, base: Sequence[Tensor]) -> Tensor:
         """`name=value,...` -> (B, c_dim) conditions. `base[k]` (B, width_k) are the input's
         labels in dataset k's terms (what D_cls sees in it); attributes the target does not name
-        keep them. Every named attribute must belong to one dataset (the mask is one-hot)."""
-        pairs = []
-        for item in filter(None, (p.strip() for p in str(text).split(","))):
-            name, eq, value = item.partition("=")
-            if not eq or not name.strip() or not value.strip():
-                raise XDomainError(f"target: '{item}' is not name=value (e.g. {self.example()})")
-            pairs.append((name.strip(), value.strip()))
-        if not pairs:
-            raise XDomainError(f"target: empty; give name=value pairs, e.g. {self.example()}")
-        owners = {self.find(n) for n, _ in pairs}
-        if len(owners) > 1:
-            raise XDomainError(
-                f"target '{text}' mixes attributes of datasets "
-                + " and ".join(self.schemas[k].dataset for k in sorted(owners))
-                + "; the mask vector names one dataset per target: translate once per dataset"
-            )
-        k = owners.pop()
+        keep them. Every named attribute must belong to one dataset (the mask is one-hot), and
+        each is named once."""
+        pairs = parse_pairs(text, self.example())
+        k = self.owner(pairs, str(text))
         labels = base[k]
         for name, value in pairs:
             labels = self.schemas[k].set_value(labels, name, value)

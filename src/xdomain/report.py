@@ -32,16 +32,35 @@ def grid_image(rows: list[Tensor], pad: int = 2) -> np.ndarray:
     return out
 
 
+GRID_SOFTWARE = "xdomain grid"  # the PNG text chunk that marks a grid this package wrote
+
+
 def save_grid(rows: list[Tensor], path: str | Path, scale: int = 2) -> Path:
+    """Write the rows as one PNG, atomically, marked as ours (`is_grid`)."""
     from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    from xdomain.io import atomic_write
 
     img = Image.fromarray(grid_image(rows))
     if scale > 1:
         img = img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    img.save(path)
-    return path
+    info = PngInfo()
+    info.add_text("Software", GRID_SOFTWARE)
+    return atomic_write(path, lambda tmp: img.save(tmp, format="PNG", pnginfo=info))
+
+
+def is_grid(path: Path) -> bool:
+    """True for a PNG that `save_grid` wrote (its text chunk), read without decoding pixels."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            return im.format == "PNG" and im.info.get("Software") == GRID_SOFTWARE
+    except (OSError, UnidentifiedImageError, ValueError):
+        return False
 
 
 def attention_image(h: Tensor, like: Tensor) -> Tensor:

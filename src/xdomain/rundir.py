@@ -106,18 +106,21 @@ def open_run_dir(out: Path) -> RunLock:
     return lock
 
 
-def check_fresh(out: Path, *, overwrite: bool) -> None:
-    """A fresh run needs an empty folder; `overwrite` first removes a previous run's artefacts."""
+def check_fresh(out: Path, *, overwrite: bool, resumable: bool = True) -> None:
+    """A fresh run needs an empty folder; `overwrite` first removes a previous run's artefacts.
+    `resumable`: the command has `--resume` (train; not convert), so the hint may name it."""
     present = sorted(p.name for p in out.iterdir() if p.name != LOCK_NAME)
     if not present:
         return
     if not overwrite:
         shown = ", ".join(present[:4]) + (", ..." if len(present) > 4 else "")
-        hint = (
-            "pass --resume to continue the run in it, --overwrite to replace it"
-            if "checkpoints" in present or "config.yaml" in present
-            else "pass --overwrite to write a run into it anyway"
-        )
+        is_run = "checkpoints" in present or "config.yaml" in present
+        if is_run and resumable:
+            hint = "pass --resume to continue the run in it, --overwrite to replace it"
+        elif is_run:
+            hint = "pass --overwrite to replace the run in it"
+        else:
+            hint = "pass --overwrite to write a run into it anyway"
         raise RunDirError(f"--out '{out}' is not empty ({shown}); {hint}, or choose another --out")
     for name in ARTEFACTS:
         p = out / name

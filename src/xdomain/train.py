@@ -32,6 +32,7 @@ from xdomain.fingerprint import data_fingerprint
 from xdomain.io import atomic_write_text
 from xdomain.methods import METHODS
 from xdomain.methods.base import Method, check_finite
+from xdomain.outputs import check_run_out
 
 # keys a resumed run may change: extending a run, or watching it differently
 RESUMABLE_CHANGES = {"train.steps", "train.progress", "train.log_every"}
@@ -144,6 +145,7 @@ class Trainer:
             raise XDomainError(
                 f"--resume: '{self.out}' has no checkpoint yet; start without --resume"
             )
+        check_run_out(self.out)  # not inside another run's files (before the lock file)
         self.lock = rundir.open_run_dir(self.out) if self.main else None
         try:
             loaded = self._prepare_out_dir(overwrite)
@@ -425,6 +427,21 @@ class Trainer:
                 else "no checkpoint was written before it"
             )
             raise NonFiniteLossError(f"{e} ({where})") from None
+        except RuntimeError as e:
+            if self.acc.num_processes > 1 and _lost_peer(e):
+                kept = ckpt.latest_name(self.ckpt_root)
+                where = (
+                    f"resume from {self.ckpt_root / kept} by restarting every rank with --resume"
+                    if kept
+                    else "no checkpoint was written yet: start the run again"
+                )
+                raise XDomainError(
+                    f"rank {self.acc.process_index} of {self.acc.num_processes} lost a peer"
+                    f" process at step {self.step} (another rank stopped or was killed:"
+                    f" {short(str(e).splitlines()[0] if str(e) else type(e).__name__, 120)});"
+                    f" {where}"
+                ) from None
+            raise
         finally:
             bar.close()
             if self.main:
@@ -476,6 +493,24 @@ class Trainer:
         out["data_fingerprint"] = self.data_fp["id"]
         atomic_write_text(self.out / "final_metrics.json", json.dumps(out, indent=1))
         return out
+
+
+# what gloo, NCCL and the TCP store say when a peer process has gone away
+_PEER_GONE = (
+    "connection reset by peer",
+    "connection closed by peer",
+    "broken pipe",
+    "connection refused",
+    "gloo",
+    "nccl",
+    "socket timeout",
+    "timed out",
+)
+
+
+def _lost_peer(e: RuntimeError) -> bool:
+    text = f"{type(e).__name__} {e}".lower()
+    return "distbackenderror" in text or any(marker in text for marker in _PEER_GONE)
 
 
 def train(

@@ -30,6 +30,7 @@ Networks no file provides keep their seeded initialisation; the checkpoint lists
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from collections.abc import Callable
@@ -39,6 +40,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from xdomain.checkpoint import check_finite_weights
 from xdomain.errors import CheckpointError, XDomainError
 from xdomain.io import sha256_file
 
@@ -176,10 +178,11 @@ def convert(
     from xdomain.config import RunConfig, to_dict, to_yaml
     from xdomain.io import atomic_write_text
     from xdomain.methods import METHODS
+    from xdomain.outputs import check_run_out
 
     if family not in FAMILIES:
         raise XDomainError(f"--from {family!r} is unknown; valid: {', '.join(FAMILIES)}")
-    out = Path(out)
+    out = check_run_out(out)
     read: dict[str, tuple[Path, dict[str, Tensor], dict[str, Any]]] = {}
     for f in map(Path, files):
         if not f.is_file():
@@ -189,6 +192,7 @@ def convert(
                 raise XDomainError(
                     f"'{f}' and '{read[role][0]}' both convert to {role}; give one file per network"
                 )
+            check_finite_weights(state, f"'{f}' ({role})")
             read[role] = (f, state, kwargs)
     gens = [v for k, v in read.items() if k.startswith("G")]
     method_name = family.replace("-", "_")  # `--from morph-ugatit` -> method morph_ugatit
@@ -227,7 +231,15 @@ def convert(
         ),
     )
     out.mkdir(parents=True, exist_ok=True)
-    rundir.check_fresh(out, overwrite=overwrite)
+    for f in map(Path, files):  # --overwrite removes the artefacts: never an input among them
+        for name in rundir.ARTEFACTS:
+            inside = os.path.realpath(out / name).rstrip(os.sep) + os.sep
+            if os.path.realpath(f) == inside[:-1] or os.path.realpath(f).startswith(inside):
+                raise XDomainError(
+                    f"'{f}' lies in '{out / name}', which converting into --out '{out}' replaces;"
+                    " move the official file out of it first"
+                )
+    rundir.check_fresh(out, overwrite=overwrite, resumable=False)
     nets = {n for n, _ in method.named_children() if re.match(r"([GDE]\d?)(_|$)", n)}
     untrained = sorted(nets - set(read))
     tensors, rng = ckpt.rng_state()

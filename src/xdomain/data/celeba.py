@@ -23,8 +23,8 @@ import torch
 
 from xdomain.data.folders import FolderDataset
 from xdomain.data.labelled import LabelledSet
-from xdomain.errors import DataError
-from xdomain.labels import CELEBA_PAPER_ATTRS, celeba_schema
+from xdomain.errors import ConfigError, DataError, short
+from xdomain.labels import CELEBA_HAIR, CELEBA_PAPER_ATTRS, celeba_schema, listing, unspellable
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,52 @@ def _read_attrs(path: Path) -> tuple[list[str], list[tuple[int, str, list[str]]]
                 f" {len(names)} values of 1 or -1 separated by spaces"
             )
         records.append((number, parts[0], parts[1:]))
+    count = lines[0].strip()
+    if not count.isdecimal() or int(count) != len(records):
+        said = f"says {int(count)} images" if count.isdecimal() else f"is {short(count, 30)}"
+        raise DataError(
+            f"data: celeba: '{path}' line 1 {said} but {len(records)} data lines follow — line 1"
+            f" must count them: restore the file if it is cut short, else set line 1 to"
+            f" {len(records)}"
+        )
     return names, records
+
+
+def _check_selected(path: Path, names: list[str], selected: list[str]) -> None:
+    """The selected columns exist once in the header and each becomes a target attribute of its
+    own that a target can spell (`male=1`; the hair colours together `hair=blond`)."""
+    for i, a in enumerate(selected):
+        if a in selected[:i]:
+            raise ConfigError(f"data.celeba_attrs names {short(a, 40)} twice; list each once")
+    unknown = [a for a in selected if a not in names]
+    if unknown:
+        raise DataError(
+            f"data.celeba_attrs: unknown attribute(s) {listing(unknown, limit=60)} in '{path}';"
+            f" valid: {listing(names, ' ')}"
+        )
+    hair = [a for a in selected if a in CELEBA_HAIR]
+    target: dict[str, str] = {}  # target attribute name -> the column it comes from
+    for a in selected:
+        if names.count(a) > 1:
+            raise DataError(
+                f"data: celeba: '{path}' line 2 names the attribute {short(a, 40)} twice, so its"
+                " column is ambiguous — keep one of the two columns"
+            )
+        why = unspellable(a)
+        if why is not None:
+            raise DataError(
+                f"data: celeba: attribute {short(a, 40)} (line 2 of '{path}') cannot be named in"
+                f" a target ({why}) — rename it in the file"
+            )
+        if a in hair and len(hair) > 1 and a != hair[0]:
+            continue  # one group `hair` of all selected hair colours
+        name = "hair" if a in hair and len(hair) > 1 else a.lower()
+        if name in target:
+            raise DataError(
+                f"data.celeba_attrs: {target[name]} and {a} of '{path}' would both be the target"
+                f" attribute '{name}' — select one of them"
+            )
+        target[name] = a
 
 
 def load_celeba(
@@ -118,13 +163,8 @@ def load_celeba(
         )
     image_dir = _image_dir(base)
     names, records = _read_attrs(attr_path)
-    selected = list(attrs) or list(CELEBA_PAPER_ATTRS)
-    unknown = [a for a in selected if a not in names]
-    if unknown:
-        raise DataError(
-            f"data.celeba_attrs: unknown attribute(s) {', '.join(unknown)} in '{attr_path}';"
-            f" valid: {' '.join(names)}"
-        )
+    selected = [str(a) for a in attrs] or list(CELEBA_PAPER_ATTRS)
+    _check_selected(attr_path, names, selected)
     schema, columns = celeba_schema(selected)
     index = [names.index(c) for c in columns]
     chosen = split_lines(records)[0 if split == "train" else 1]
@@ -142,7 +182,7 @@ def load_celeba(
             present.append(record)
         elif on_bad_file == "error":
             raise DataError(
-                f"data: celeba: '{image_dir / record[1]}' (line {record[0]} of '{attr_path}')"
+                f"data: celeba: '{image_dir / record[1]}' (line {record[0]} of {ATTR_FILE})"
                 " is missing — extract all images there, or set data.on_bad_file=skip to skip"
                 " missing and bad files"
             )

@@ -23,22 +23,56 @@ import torch
 from xdomain.data.celeba import kept_rows
 from xdomain.data.folders import FolderDataset, domain_folders, image_files
 from xdomain.data.labelled import LabelledSet, one_hot
-from xdomain.errors import DataError
-from xdomain.labels import RAFD_EXPRESSIONS, categorical_schema
+from xdomain.errors import DataError, short
+from xdomain.labels import (
+    RAFD_EXPRESSIONS,
+    case_clash,
+    categorical_schema,
+    listing,
+    unspellable,
+)
 
 SPLITS = ("train", "test")
 HOLDOUT_EVERY = 10  # layout (b): file index % 10 == 9 of each class is test
 
 
+def _check_names(parent: Path, names: list[str]) -> None:
+    """Every class is a value of a target (`class=<folder name>`): refuse a folder name that a
+    target cannot spell, or two that it cannot tell apart, before any of them is used."""
+    for name in names:
+        why = unspellable(name)
+        if why is not None:
+            raise DataError(
+                f"data: class folder {short(name)} in '{parent}' cannot be named in a target"
+                f" class=<folder> ({why}) — rename the folder"
+            )
+    clash = case_clash(names)
+    if clash is not None:
+        raise DataError(
+            f"data: class folders '{clash[0]}' and '{clash[1]}' in '{parent}' differ only in case,"
+            " which a target (matched ignoring case) cannot tell apart — rename one folder"
+        )
+
+
+def _class_names(parent: Path) -> list[str]:
+    names = [Path(p).name for p in domain_folders(parent)]
+    _check_names(parent, names)
+    return names
+
+
 def _split_folders(base: Path, split: str) -> dict[str, list[Path]]:
     """Layout (a): class name -> sorted files of `base/<split>/<class>/`; test must have the
     classes of train, or the one-hot columns would mean different things in the two."""
-    classes = [Path(p).name for p in domain_folders(base / "train")]
-    have = [Path(p).name for p in domain_folders(base / "test")]
+    classes = _class_names(base / "train")
+    have = _class_names(base / "test")
     if have != classes:
+        missing = [c for c in classes if c not in have]
+        extra = [c for c in have if c not in classes]
+        parts = [f"lacks {listing(missing, limit=60)} of train/"] if missing else []
+        parts += [f"has {listing(extra, limit=60)}, not in train/"] if extra else []
         raise DataError(
-            f"data: '{base / 'test'}' has classes {', '.join(have)} but '{base / 'train'}' has"
-            f" {', '.join(classes)} — give test/ one subfolder per class of train/"
+            f"data: '{base / 'test'}' {' and '.join(parts)} — give test/ one subfolder per"
+            " class of train/"
         )
     return {c: image_files(base / split / c) for c in classes}
 
@@ -46,7 +80,7 @@ def _split_folders(base: Path, split: str) -> dict[str, list[Path]]:
 def _holdout(base: Path, split: str) -> dict[str, list[Path]]:
     """Layout (b): class name -> its files of `split` under the deterministic 10% hold-out."""
     out = {}
-    for folder in map(Path, domain_folders(base)):
+    for folder in (base / name for name in _class_names(base)):
         files = image_files(folder)
         if len(files) < 2:
             raise DataError(

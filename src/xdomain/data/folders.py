@@ -77,6 +77,7 @@ class FolderDataset(DomainDataset):
         count = len(files) if n is None else min(n, len(files))
         in_memory = count * per_item <= MEMORY_BUDGET
         kept: list[Path] = []
+        sizes: list[tuple[int, int]] = []  # (H, W) of each kept file as decoded
         skipped: list[str] = []
         base: list[np.ndarray] = []  # uint8 (C, S, S) each, when in memory
         big: list[np.ndarray] = []  # uint8 (C, L, L) each, when in memory and augmenting
@@ -95,13 +96,14 @@ class FolderDataset(DomainDataset):
             if n is not None and len(kept) >= n:
                 break
             try:
-                pixels = decode_file(path, max_pixels=max_pixels)
+                pixels = self._read(path)
             except BadImage as exc:
                 if on_bad_file == "error":
                     raise DataError(bad_file_message(path, exc.reason)) from None
                 skipped.append(str(path))
                 continue
             kept.append(path)
+            sizes.append(pixels.shape[:2])
             if in_memory:
                 b, g = self._prepare(pixels, augment)
                 base.append(b)
@@ -120,6 +122,7 @@ class FolderDataset(DomainDataset):
             exts = " ".join(sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS))
             raise DataError(f"data: folder '{folder}' has {what} — put images ({exts}) in it")
         self.files = kept
+        self.sizes = sizes
         self._big = torch.from_numpy(np.stack(big)) if big else None  # uint8 (N, C, L, L)
         super().__init__(
             str(folder),
@@ -130,6 +133,16 @@ class FolderDataset(DomainDataset):
             skipped=skipped,
             augment=augment,
         )
+
+    def _read(self, path: Path) -> np.ndarray:
+        """Decode `path` (`decode_file`) and check it fits this dataset, or raise `BadImage`."""
+        pixels = decode_file(path, max_pixels=self.max_pixels)
+        if self.half and pixels.shape[1] < 2:
+            raise BadImage(
+                f"image is {pixels.shape[1]} px wide, so its A and B halves (A left, B right)"
+                " would be 0 px wide"
+            )
+        return pixels
 
     def _prepare(self, pixels: np.ndarray, augment: bool) -> tuple[np.ndarray, np.ndarray | None]:
         """Decoded (H, W, 1|3) -> centred (C, S, S) and, to augment from, (C, L, L)."""
@@ -151,7 +164,7 @@ class FolderDataset(DomainDataset):
     def _decode(self, index: int) -> tuple[np.ndarray, np.ndarray | None]:
         path = self.files[index]
         try:
-            pixels = decode_file(path, max_pixels=self.max_pixels)
+            pixels = self._read(path)
         except BadImage as exc:  # the file changed since construction
             raise DataError(bad_file_message(path, exc.reason)) from None
         return self._prepare(pixels, self.augment)

@@ -72,6 +72,9 @@ def _float_to_u8(a: np.ndarray) -> np.ndarray:
 
 def to_pixels(im: Image.Image) -> np.ndarray:
     """A loaded PIL image as uint8 (H, W, 1) grey or (H, W, 3) RGB, by an explicit rule per mode."""
+    w, h = im.size
+    if w < 1 or h < 1:
+        raise BadImage(f"image is {w}x{h} pixels: it has no pixels to use")
     mode = im.mode
     if mode == "1":
         return (np.asarray(im, dtype=np.uint8) * 255)[..., None]
@@ -153,6 +156,7 @@ def decode_file(path: Path, *, max_pixels: int) -> np.ndarray:
 
 
 Preprocess = Literal["crop", "resize", "pad"]
+CROP_SPAN = 16  # `crop` resamples only the centre square of images more than 16 times as long
 PREPROCESS: tuple[str, ...] = ("crop", "resize", "pad")
 
 
@@ -166,6 +170,14 @@ def fit_square(pixels: np.ndarray, size: int, mode: Preprocess = "crop") -> np.n
     Bicubic with a box pre-reduction (`reducing_gap`): bicubic alone is sharp when upscaling,
     the box step averages (area-style) when shrinking a lot, which avoids aliasing in photos.
     """
+    if pixels.ndim != 3 or pixels.shape[2] not in (1, 3, 4) or min(pixels.shape[:2]) < 1:
+        shape = "x".join(str(n) for n in pixels.shape)
+        raise DataError(
+            f"data: cannot fit a {shape} (H x W x C) image to {size}x{size}: want at least 1x1"
+            " pixels of 1, 3 or 4 channels — give a non-empty image"
+        )
+    if not isinstance(size, (int, np.integer)) or size < 1:
+        raise DataError(f"data: cannot fit an image to size {size!r}: want an integer >= 1")
     h, w, c = pixels.shape
     if mode == "resize":
         new_w = new_h = size
@@ -178,6 +190,17 @@ def fit_square(pixels: np.ndarray, size: int, mode: Preprocess = "crop") -> np.n
             else (min(size, max(1, new_w)), min(size, max(1, new_h)))
         )
     im = _pil(pixels)
+    if mode == "crop" and new_w * new_h > CROP_SPAN * size * size:
+        # A very long strip (1 x 100000 px): resizing all of it to crop the centre would take
+        # gigabytes. Resample only the source box under the centre square: the same bicubic
+        # kernels (the box pre-reduction aligns to the box, so a shrink may differ by a few
+        # levels), without the pixels the crop would throw away.
+        left, top = (new_w - size) // 2, (new_h - size) // 2
+        sx, sy = w / new_w, h / new_h
+        box = (left * sx, top * sy, (left + size) * sx, (top + size) * sy)
+        im = im.resize((size, size), Image.Resampling.BICUBIC, box=box, reducing_gap=3.0)
+        out = np.asarray(im, dtype=np.uint8)
+        return out[..., None] if out.ndim == 2 else out
     if (new_w, new_h) != (w, h):
         im = im.resize((new_w, new_h), Image.Resampling.BICUBIC, reducing_gap=3.0)
     if mode == "pad":

@@ -25,7 +25,7 @@ from torch.utils.data import Dataset
 
 from xdomain.data.dataset import DomainDataset, Key, split_key
 from xdomain.data.printed import BG_PALETTE
-from xdomain.errors import DataError
+from xdomain.errors import ConfigError, DataError
 from xdomain.labels import LabelSchema, categorical_schema
 
 DIGIT_NAMES = tuple(str(d) for d in range(10))
@@ -98,6 +98,11 @@ def load_labelled(source: str, split: str, **kw: Any) -> LabelledSet:
     only: the built-in digits are rendered at their size)."""
     source = str(source)
     size, channels, n = kw["image_size"], kw["channels"], kw.get("n")
+    if kw.get("center_crop") and not source.startswith(PREFIXES):
+        raise ConfigError(
+            f"data: center_crop={kw['center_crop']} does nothing for '{source}' (built-in sets"
+            " are rendered at the image size); use 0 — a crop applies to celeba: and folders:"
+        )
     if source == "digits-styled":
         from xdomain.data.printed import bg_classes, load_printed
         from xdomain.data.sources import _nchw

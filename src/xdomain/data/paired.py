@@ -208,17 +208,15 @@ def _folders(spec: str, split: str, **kw: Any) -> PairedSet:
 
 
 def _check_aligned(ds: FolderDataset) -> None:
-    """An aligned AB file is twice as wide as high; a plain photo here is a layout mistake."""
-    from PIL import Image
-
-    with Image.open(ds.files[0]) as im:
-        w, h = im.size
-    if w < 2 * h * 0.9:
-        raise DataError(
-            f"data: '{ds.files[0]}' is {w}x{h}, not an aligned AB pair (A and B side by side, twice"
-            " as wide as high); put such pairs in train/ and test/, or use trainA/ trainB/"
-            " testA/ testB/ with files paired by name"
-        )
+    """An aligned AB file is twice as wide as high; a plain photo here is a layout mistake. Every
+    file is checked (as decoded): one photo among the pairs would be split into garbage."""
+    for path, (h, w) in zip(ds.files, ds.sizes, strict=True):
+        if w < 2 * h * 0.9:
+            raise DataError(
+                f"data: '{path}' is {w}x{h}, not an aligned AB pair (A and B side by side, twice"
+                " as wide as high); put such pairs in train/ and test/, or use trainA/ trainB/"
+                " testA/ testB/ with files paired by name"
+            )
 
 
 def _paired_folders(root: Path, split: str, **kw: Any) -> PairedSet:
@@ -242,7 +240,7 @@ def _paired_folders(root: Path, split: str, **kw: Any) -> PairedSet:
     if lonely_a or lonely_b:
         side, stem, other = (a_dir, lonely_a[0], b_dir) if lonely_a else (b_dir, lonely_b[0], a_dir)
         raise DataError(
-            f"data: '{side / stem}.*' has no partner in '{other}' ({len(lonely_a)} a and"
+            f"data: '{side / stem}.*' has no partner in {other.name}/ ({len(lonely_a)} a and"
             f" {len(lonely_b)} b files unmatched); paired folders match files by name without"
             " extension: add the partner or remove the file"
         )

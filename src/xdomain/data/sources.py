@@ -140,23 +140,25 @@ def styled_domain(
     printed digits (`xdomain.data.labelled`) whose style matches the filter, e.g.
     `digits-styled:bg=red` <-> `digits-styled:bg=blue` for a CycleGAN per attribute pair. `n`
     caps the items rendered before the filter."""
-    from xdomain.data.labelled import load_labelled
+    from xdomain.data.labelled import load_labelled, styled_schema
     from xdomain.errors import XDomainError
+    from xdomain.labels import parse_pairs
 
+    schema = styled_schema()
+    slices = dict((a.name, sl) for a, sl in schema.slices())
+    text = spec.split(":", 1)[1] if ":" in spec else ""
+    # the label rows the filter means, with the schema's one-line errors, before any rendering
+    try:
+        pairs = parse_pairs(text, "bg=red") if text.strip() else []
+        wants = [(a, schema.set_value(torch.zeros(1, schema.width), a, v)[0]) for a, v in pairs]
+    except XDomainError as e:
+        raise DataError(f"data: '{spec}': {str(e).removeprefix('target: ')}") from None
     full = load_labelled(
         "digits-styled", split, image_size=image_size, channels=channels, seed=seed, n=n
     )
     keep = torch.ones(len(full), dtype=torch.bool)
-    if ":" in spec:
-        schema = full.schema
-        slices = dict((a.name, sl) for a, sl in schema.slices())
-        for item in filter(None, spec.split(":", 1)[1].split(",")):
-            name, _, value = item.partition("=")
-            try:  # the label row this value means, with the schema's own one-line errors
-                want = schema.set_value(full.labels[:1], name.strip(), value)[0]
-            except XDomainError as e:
-                raise DataError(f"data: '{spec}': {str(e).removeprefix('target: ')}") from None
-            keep &= (full.labels[:, slices[name.strip()]] == want[slices[name.strip()]]).all(1)
-        if not bool(keep.any()):
-            raise DataError(f"data: '{spec}' matches no {split} item; loosen the filter")
+    for name, want in wants:
+        keep &= (full.labels[:, slices[name]] == want[slices[name]]).all(1)
+    if wants and not bool(keep.any()):
+        raise DataError(f"data: '{spec}' matches no {split} item; loosen the filter")
     return full.images.subset(keep)

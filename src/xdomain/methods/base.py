@@ -95,6 +95,13 @@ class Method(nn.Module):
         """(B, C, H, W) in [-1, 1] -> translated (B, C, H, W), or (B, K, C, H, W) for several z."""
         raise NotImplementedError
 
+    def outputs_per_input(
+        self, *, target: Any = None, z: Any = None, alpha: Any = None, reverse: bool = False
+    ) -> int:
+        """How many images `generate` returns per input for these options (K of (B, K, C, H, W);
+        1 for (B, C, H, W)): the CLI sends fewer inputs per forward pass when K is large."""
+        return 1
+
     def generate_ba(self, x: Tensor) -> Tensor:
         """(B, C, H, W) of domain b -> domain a; only `bidirectional` methods have it."""
         raise XDomainError(
@@ -260,6 +267,10 @@ class Method(nn.Module):
                 xb, single = self._check_input(x)
                 device = next(self.parameters()).device
                 xb = xb.to(device, torch.float32)
+                if not xb.shape[0]:
+                    return self._translate_empty(
+                        xb, target=target, z=z, alpha=alpha, reverse=reverse
+                    ).to(x.device)
                 if reverse:
                     y = self.generate_ba(xb)
                 else:
@@ -291,6 +302,21 @@ class Method(nn.Module):
             y = self.translate(tensors, target=target, z=z, alpha=alpha, reverse=reverse)
             out = [tensor_to_pil(t) for t in y]
             return out[0] if isinstance(x, Image.Image) else out
+
+    def _translate_empty(self, xb: Tensor, *, reverse: bool, **options: Any) -> Tensor:
+        """An empty batch -> an empty result of the shape a batch would get ((0, C, H, W), or
+        (0, K, C, H, W) for K outputs per input): one zero input runs through the method with
+        the same options (so a wrong option is still its one-line error), then is dropped.
+        Networks such as instance norm cannot run on 0 items themselves."""
+        one = xb.new_zeros(1, *xb.shape[1:])
+        per_input = {  # per-input tensors ((B, ...) with B = 0) get one zero row too
+            k: v.new_zeros(1, *v.shape[1:])
+            if isinstance(v, Tensor) and v.dim() >= 2 and v.shape[0] == 0
+            else v
+            for k, v in options.items()
+        }
+        y = self.generate_ba(one) if reverse else self.generate(one, **per_input)
+        return y[:0]
 
     def _check_input(self, x: Tensor) -> tuple[Tensor, bool]:
         """A tensor input -> (batch, was it one item); every misuse is a one-line error."""
@@ -373,6 +399,21 @@ def _describe(x: Any) -> str:
         inner = {type(v).__name__ for v in x}
         return f"a {type(x).__name__} of {', '.join(sorted(inner)) or 'nothing'}"
     return f"a {type(x).__module__}.{type(x).__name__}"
+
+
+def to_batch(x: Any, spec: DataSpec, what: str = "translate") -> Tensor:
+    """A tensor (returned as it is, checked later), a PIL image or a list of PIL images ->
+    tensors, PIL images converted by the `crop` rule; anything else is a one-line error."""
+    from PIL import Image
+
+    if isinstance(x, Tensor):
+        return x
+    images = [x] if isinstance(x, Image.Image) else x
+    if isinstance(images, (list, tuple)) and all(isinstance(im, Image.Image) for im in images):
+        if not images:
+            return torch.zeros(0, spec.channels, spec.image_size, spec.image_size)
+        return torch.stack([pil_to_tensor(im, spec) for im in images])
+    raise XDomainError(_INPUT_HELP.replace("translate", what, 1).format(got=_describe(x)))
 
 
 def pil_to_tensor(image: Any, spec: DataSpec, preprocess: str = "crop") -> Tensor:

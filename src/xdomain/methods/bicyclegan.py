@@ -37,7 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from xdomain.errors import ConfigError, XDomainError
+from xdomain.errors import ConfigError, XDomainError, short
+from xdomain.limits import FORWARD_ROWS, MAX_TILES, check_outputs
 from xdomain.losses import GanKind, gan_d_heads, gan_g_heads
 from xdomain.methods.base import Batch, DataSpec, Method
 from xdomain.methods.pix2pix import check_unet_size
@@ -54,6 +55,16 @@ VARIANTS: dict[str, tuple[bool, bool, bool]] = {
     "cae-gan": (True, False, False),
     "pix2pix+noise": (False, False, False),
 }
+
+
+# codes per input in one call (the CLI's strips are shorter: `limits.MAX_TILES`)
+MAX_CODES = 16 * MAX_TILES
+
+
+def _describe_code(z: Any) -> str:
+    if isinstance(z, Tensor):
+        return f"a {z.dtype} tensor of shape {tuple(z.shape)}"
+    return f"a {type(z).__name__} ({short(z)})"
 
 
 class BicycleGAN(Method):
@@ -220,26 +231,47 @@ class BicycleGAN(Method):
 
     # ------------------------------------------------------------------ inference
     @torch.no_grad()
-    def encode_style(self, b: Tensor) -> Tensor:
-        """The z of reference images b (B, C, H, W) in [-1, 1]: E's mu, (B, nz); the reference's
-        `test(encode=True)`. Pass it as `translate(x, z=...)` to copy a reference's style."""
+    def encode_style(self, b: Any) -> Tensor:
+        """The z of reference images b ((B, C, H, W) in [-1, 1], or PIL images, resized by the
+        `crop` rule as `translate` does): E's mu, (B, nz); the reference's `test(encode=True)`.
+        Pass it as `translate(x, z=...)` to copy a reference's style."""
+        from xdomain.methods.base import to_batch
+
         if "E" in self.untrained:
             raise XDomainError(
                 "this checkpoint was converted without the encoder (E); convert the official"
                 " *_net_E.pth too to take codes from reference images"
             )
         with self.evaluating():
-            xb, _ = self._check_input(b)
+            xb, _ = self._check_input(to_batch(b, self.spec, "encode_style"))
+            if not xb.shape[0]:
+                return xb.new_zeros(0, self.cfg.nz)
             device = next(self.parameters()).device
-            return self.E(xb.to(device, torch.float32))[0].to(b.device)
+            return self.E(xb.to(device, torch.float32))[0].to(xb.device)
 
     @staticmethod
     def interpolate_z(z0: Tensor, z1: Tensor, steps: int) -> Tensor:
         """`steps` codes on the straight line from z0 to z1 (nz,) each: (steps, nz)."""
-        if steps < 2:
-            raise XDomainError(f"interpolation needs >= 2 steps, got {steps}")
+        if isinstance(steps, bool) or not isinstance(steps, int) or not 2 <= steps <= MAX_CODES:
+            raise XDomainError(
+                f"interpolate_z: steps must be a whole number in [2, {MAX_CODES}], got"
+                f" {short(steps)}"
+            )
+        for name, t in (("z0", z0), ("z1", z1)):
+            if not isinstance(t, Tensor) or not t.is_floating_point() or t.dim() != 1:
+                raise XDomainError(
+                    f"interpolate_z: {name} must be a 1-d float tensor (nz,), got"
+                    f" {_describe_code(t)}"
+                )
+        if z0.shape != z1.shape:
+            raise XDomainError(
+                f"interpolate_z: z0 has {z0.shape[0]} dimensions and z1 {z1.shape[0]}; give two"
+                " codes of this model's nz (e.g. from encode_style or torch.randn(nz))"
+            )
+        if not (torch.isfinite(z0).all() and torch.isfinite(z1).all()):
+            raise XDomainError("interpolate_z: z0 or z1 holds NaN or infinite values")
         w = torch.linspace(0, 1, steps, device=z0.device)[:, None]  # (steps, 1)
-        return (1 - w) * z0[None] + w * z1[None]
+        return (1 - w) * z0[None] + w.to(z1.device) * z1[None]
 
     def _codes(self, z: Any, n: int, device: torch.device) -> Tensor:
         """`z` as given to `translate` -> (n, K, nz) codes for n inputs."""
@@ -247,32 +279,59 @@ class BicycleGAN(Method):
         if z is None:
             return torch.randn(n, 1, nz, device=device)
         if isinstance(z, int) and not isinstance(z, bool):
-            if z < 1:
-                raise XDomainError(f"z={z}: give the number of samples per input (>= 1)")
+            if not 1 <= z <= MAX_CODES:
+                raise XDomainError(f"z={z}: give the number of samples per input, 1 to {MAX_CODES}")
+            check_outputs(n, z, self._item_shape(), f"z={z}")
             return torch.randn(n, z, nz, device=device)
         if not isinstance(z, Tensor) or not z.is_floating_point():
             raise XDomainError(
                 "z is a number of random samples per input, or a float tensor of codes: (nz,)"
-                " or (K, nz) for every input, (B, K, nz) per input"
+                f" or (K, nz) for every input, (B, K, nz) per input; got {_describe_code(z)}"
             )
-        z = z.to(device, torch.float32)
         shaped = {1: lambda t: t.expand(n, 1, nz), 2: lambda t: t[None].expand(n, *t.shape)}
-        if z.shape[-1] != nz or z.dim() not in (1, 2, 3) or (z.dim() == 3 and z.shape[0] != n):
+        if (
+            z.dim() not in (1, 2, 3)
+            or z.shape[-1] != nz
+            or (z.dim() == 3 and z.shape[0] != n)
+            or (z.dim() > 1 and z.shape[-2] == 0)
+        ):
             raise XDomainError(
                 f"z has shape {tuple(z.shape)}; this model's codes are {nz}-d: (nz,) or (K, nz)"
-                f" for every input, ({n}, K, nz) per input"
+                f" for every input (K >= 1), ({n}, K, nz) per input"
             )
+        k = 1 if z.dim() == 1 else z.shape[-2]
+        check_outputs(n, k, self._item_shape(), f"z of shape {tuple(z.shape)}")
+        if z.numel() and not torch.isfinite(z).all():
+            raise XDomainError("z holds NaN or infinite values; give finite codes")
+        z = z.to(device, torch.float32)
         return z if z.dim() == 3 else shaped[z.dim()](z)
+
+    def outputs_per_input(
+        self, *, target: Any = None, z: Any = None, alpha: Any = None, reverse: bool = False
+    ) -> int:
+        if isinstance(z, int) and not isinstance(z, bool):
+            return max(1, z)
+        return z.shape[-2] if isinstance(z, Tensor) and z.dim() >= 2 else 1
+
+    def _item_shape(self) -> tuple[int, ...]:
+        s = self.spec
+        return (s.channels, s.image_size, s.image_size)
 
     def generate(
         self, x: Tensor, *, target: Any = None, z: Any = None, alpha: Any = None
     ) -> Tensor:
         """x (B, C, H, W) -> (B, C, H, W) for one code per input (z None, (nz,)), else
-        (B, K, C, H, W): K codes per input (z = K, (K, nz) the same for all, (B, K, nz))."""
+        (B, K, C, H, W): K codes per input (z = K, (K, nz) the same for all, (B, K, nz)).
+        G runs on `FORWARD_ROWS` (input, code) rows at a time: memory stays flat in K."""
         codes = self._codes(z, x.shape[0], x.device)  # (B, K, nz)
         k = codes.shape[1]
         xs = x[:, None].expand(-1, k, *x.shape[1:]).reshape(-1, *x.shape[1:])  # (B*K, C, H, W)
-        y = self.G(xs, codes.reshape(-1, codes.shape[-1])).view(x.shape[0], k, *x.shape[1:])
+        zs = codes.reshape(-1, codes.shape[-1])  # (B*K, nz)
+        rows = [
+            self.G(xs[i : i + FORWARD_ROWS], zs[i : i + FORWARD_ROWS])
+            for i in range(0, xs.shape[0], FORWARD_ROWS)
+        ]
+        y = torch.cat(rows).view(x.shape[0], k, *x.shape[1:])
         single = z is None or (isinstance(z, Tensor) and z.dim() == 1)
         return y[:, 0] if single else y
 

@@ -40,11 +40,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from xdomain.errors import ConfigError, XDomainError
+from xdomain.errors import ConfigError, XDomainError, short
+from xdomain.limits import check_outputs
 from xdomain.losses import cam_loss, gan_d_heads, gan_g_heads
 from xdomain.methods.base import Batch, DataSpec, HistoryPools, Method
 from xdomain.nn.morph import MorphDiscriminator, MorphGenerator, domain_code
@@ -191,10 +193,22 @@ class MorphUGATIT(HistoryPools, Method):  # pools saved with checkpoints
         alpha gives (B, C, H, W), a sequence (B, K, C, H, W)."""
         if alpha is None:
             alpha = 1.0
+        if isinstance(alpha, (Tensor, np.ndarray)):  # a 0-d array is one alpha, else a list
+            alpha = alpha.tolist()
         if isinstance(alpha, (list, tuple)):
+            if not alpha:
+                raise XDomainError("alpha is an empty sequence; give at least one value in [0, 1]")
+            check_outputs(x.shape[0], len(alpha), tuple(x.shape[1:]), f"{len(alpha)} alphas")
             alphas = [_check_alpha(v) for v in alpha]
             return self.morph(x, alphas)
         return self.morph(x, [_check_alpha(alpha)])[:, 0]
+
+    def outputs_per_input(
+        self, *, target: Any = None, z: Any = None, alpha: Any = None, reverse: bool = False
+    ) -> int:
+        if isinstance(alpha, (Tensor, np.ndarray)):
+            return max(1, alpha.size if isinstance(alpha, np.ndarray) else alpha.numel())
+        return max(1, len(alpha)) if isinstance(alpha, (list, tuple)) else 1
 
     def generate_ba(self, x: Tensor) -> Tensor:
         f, _ = self.G.attend(self.G.encode(x))
@@ -238,8 +252,8 @@ def _d_heat(d: MorphDiscriminator, y: Tensor) -> Tensor:
 def _check_alpha(value: Any) -> float:
     try:
         t = float(value)
-    except (TypeError, ValueError):
-        raise XDomainError(f"alpha must be a number in [0, 1], got {value!r}") from None
+    except (TypeError, ValueError, RuntimeError):  # RuntimeError: a tensor of several values
+        raise XDomainError(f"alpha must be a number in [0, 1], got {short(value)}") from None
     if not 0.0 <= t <= 1.0:
         raise XDomainError(f"alpha must be in [0, 1] (0: domain a, 1: domain b), got {t}")
     return t

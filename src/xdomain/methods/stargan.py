@@ -35,7 +35,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from xdomain.errors import ConfigError, XDomainError
-from xdomain.labels import LabelSpace
+from xdomain.labels import LabelSpace, listing
+from xdomain.limits import check_outputs
 from xdomain.losses import gradient_penalty
 from xdomain.methods.base import Batch, DataSpec, Method
 from xdomain.nn.stargan import StarDiscriminator, StarGenerator
@@ -175,17 +176,28 @@ class StarGAN(Method):
                     f"target tensor of shape {tuple(target.shape)}; this model takes"
                     f" ({x.shape[0]}, {self.space.c_dim}) conditions"
                 )
+            if target.numel() and not torch.isfinite(target.float()).all():
+                raise XDomainError("target tensor holds NaN or infinite values; give 0/1 labels")
             return [("target", target.to(x.device, torch.float32))]
         if target is None:
             raise XDomainError(
                 "stargan translates to a target: give target='name=value,...' (e.g."
                 f" {self.space.example()}) or 'all'; attributes: "
-                + "; ".join(f"{s.dataset}: {s.describe()}" for s in self.space.schemas)
+                + listing([f"{s.dataset}: {s.describe()}" for s in self.space.schemas], "; ", 200)
             )
         base = self.input_labels(x)
         if str(target).strip() == "all":
-            return self.space.all_targets(base)
+            conds = self.space.all_targets(base)
+            check_outputs(x.shape[0], 1 + len(conds), tuple(x.shape[1:]), "target='all'")
+            return conds
         return [(str(target), self.space.parse(str(target), base))]
+
+    def outputs_per_input(
+        self, *, target: Any = None, z: Any = None, alpha: Any = None, reverse: bool = False
+    ) -> int:
+        if isinstance(target, str) and target.strip() == "all":  # the input + the test grid
+            return 1 + sum(len(s.targets(torch.zeros(1, s.width))) for s in self.space.schemas)
+        return 1
 
     def apply(self, x: Tensor, cond: Tensor) -> Tensor:
         """G(x, c) with the translation-time norm choice: x (B, C, H, W), c (B, c_dim)."""
