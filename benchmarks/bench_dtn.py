@@ -142,13 +142,13 @@ def diagnostics(overrides: list[str]) -> dict[str, Any]:
     """The judge's held-out accuracy, f's reach (its accuracy on REAL handwritten test digits)
     and f's pretraining timed cold, in an empty cache of its own."""
     from xdomain.datamodule import build_data
-    from xdomain.evaluate import _judge
     from xdomain.metrics import label_accuracy
+    from xdomain.metrics.translation import pick_judge
     from xdomain.train import build_method
 
     cfg = load_config("dtn-digits", overrides)
     data = build_data(cfg.data, n_val=cfg.eval.n_val)
-    judge = _judge(data.train_b, data.test_b)
+    judge, _ = pick_judge(data.train_a, data.train_b, data.test_a, data.test_b, data.cfg)
     method = build_method(cfg, data)
     # the data and the judge are loaded above, from the user's cache: only f's phase is timed
     with tempfile.TemporaryDirectory(prefix="xdomain-cold-f-") as cold:

@@ -53,7 +53,7 @@ FIGURE_ROWS = 8
 def probabilities(judge: Any, x: Tensor, classes: Tensor) -> Tensor:
     """(N, C, H, W) -> (N,): the judge's softmax mass on `classes` (one per image, or a shared
     set of class indices)."""
-    from xdomain.evaluate import judge_view
+    from xdomain.metrics.translation import judge_view
 
     judge.eval()
     p = torch.cat([judge(judge_view(x[i : i + 256])).softmax(1) for i in range(0, len(x), 256)])
@@ -79,8 +79,8 @@ def measure(recipe: str, runs: Path, tag: str = "") -> dict[str, Any]:
     import xdomain
     from xdomain.config import build_config
     from xdomain.datamodule import build_data
-    from xdomain.evaluate import domain_judge, pick_judge
-    from xdomain.report import save_grid
+    from xdomain.grid import save_grid
+    from xdomain.metrics.translation import domain_judge, pick_judge
 
     run = runs / recipe
     if not (run / "checkpoints").is_dir():

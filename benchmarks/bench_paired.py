@@ -68,9 +68,10 @@ def run_name(recipe: str, extra: tuple[str, ...]) -> str:
 
 def score(recipe: str) -> dict[str, float]:
     import xdomain
-    from xdomain.config import EvalConfig, build_config
+    from xdomain.config import build_config
     from xdomain.datamodule import build_data
     from xdomain.metrics.paired import evaluate_paired
+    from xdomain.sections import EvalConfig
 
     method = xdomain.load(RUNS / recipe, device="cpu")
     cfg = build_config(method.run_config, recipe)
@@ -84,7 +85,7 @@ def figure(recipe: str, path: Path) -> None:
     import xdomain
     from xdomain.config import build_config
     from xdomain.datamodule import build_data
-    from xdomain.report import save_grid
+    from xdomain.grid import save_grid
 
     method = xdomain.load(RUNS / recipe, device="cpu")
     fixed = build_data(build_config(method.run_config, recipe).data).fixed(8)

@@ -69,8 +69,8 @@ def digit_targets(
     handwritten part of the mask set to digit d, for every d != y, the share the printed-digit
     judge reads as d, the share it still reads as y, and the style judges' agreement with the
     input's own style (`style_kept`, mean over bg, bold, italic)."""
-    from xdomain.evaluate import judge_view, predict
     from xdomain.labels import LabelSpace
+    from xdomain.metrics.translation import judge_view, predict
 
     space: LabelSpace = method.space
     k = next(i for i, s in enumerate(space.schemas) if s.dataset == "digits-handwritten")
@@ -104,7 +104,7 @@ def style_model_digit_share(method: Any, x: Tensor, y: Tensor, judge: Any) -> fl
     """For a model without digit labels: over its own style targets, the share of translations
     the digit judge reads as a given other digit d, averaged over the 9 d != y (what "changing
     the class" would score by chance of error)."""
-    from xdomain.evaluate import judge_view, predict
+    from xdomain.metrics.translation import judge_view, predict
 
     grid = method.translate(x, target="all")[:, 1:]  # (N, K, C, H, W)
     shares = []
@@ -150,7 +150,7 @@ def pairwise(star: Any, judges: dict[str, Any], steps: int | None, reuse: bool) 
     and the share the digit judge reads as the input's digit."""
     import xdomain
     from xdomain.data import load_domain
-    from xdomain.evaluate import judge_view, predict
+    from xdomain.metrics.translation import judge_view, predict
 
     rows = []
     for name, a, b, target in PAIRS:
@@ -192,9 +192,10 @@ def measure(
     from bench_speed import measure as speed
 
     import xdomain
-    from xdomain.config import EvalConfig, build_config
+    from xdomain.config import build_config
     from xdomain.datamodule import build_data
     from xdomain.metrics.attributes import evaluate_targets, judges_for
+    from xdomain.sections import EvalConfig
 
     rows = []
     judges = None

@@ -9,15 +9,8 @@ import yaml
 
 from xdomain.config import (
     EVAL_METRICS,
-    NonNegative,
-    Positive,
-    SeedRange,
-    StrictLoader,
-    UnitInterval,
-    _implied_range,
     apply_overrides,
     build_config,
-    from_dict,
     load_config,
     read_recipe,
     recipe_names,
@@ -26,6 +19,15 @@ from xdomain.config import (
 )
 from xdomain.errors import ConfigError
 from xdomain.methods import METHODS
+from xdomain.schema import (
+    NonNegative,
+    Positive,
+    SeedRange,
+    StrictLoader,
+    UnitInterval,
+    _implied_range,
+    from_dict,
+)
 
 
 def base(**extra):

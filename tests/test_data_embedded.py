@@ -149,9 +149,9 @@ def test_bad_arguments(kwargs, needle):
 
 
 def test_holdout_fonts_leave_training_and_stay_in_test():
-    from xdomain.config import DataConfig
     from xdomain.datamodule import build_data, heldout_fonts_mask
     from xdomain.errors import ConfigError
+    from xdomain.sections import DataConfig
 
     families = "DejaVu Serif,Lato"
     cfg = DataConfig(n_a=300, n_b=64, holdout_fonts=families)
@@ -175,8 +175,8 @@ def test_holdout_fonts_leave_training_and_stay_in_test():
 
 
 def test_holdout_fonts_change_the_data_fingerprint_only_when_set():
-    from xdomain.config import DataConfig
     from xdomain.fingerprint import data_fingerprint
+    from xdomain.sections import DataConfig
 
     plain = data_fingerprint(DataConfig())["id"]
     assert data_fingerprint(DataConfig(holdout_fonts=""))["id"] == plain

@@ -13,7 +13,7 @@ from PIL import Image
 
 from xdomain.data.celeba import load_celeba, split_lines
 from xdomain.data.classfolders import load_class_folders
-from xdomain.data.labelled import load_labelled
+from xdomain.data.sources import load_labelled
 from xdomain.errors import DataError
 from xdomain.labels import RAFD_EXPRESSIONS
 

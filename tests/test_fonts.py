@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xdomain.config import DataConfig
 from xdomain.data import fonts as fonts_mod
 from xdomain.data import printed
 from xdomain.errors import DataError
 from xdomain.fingerprint import data_fingerprint
+from xdomain.sections import DataConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -17,9 +17,10 @@ from helpers import fuzz
 from hypothesis import given
 from hypothesis import strategies as st
 
-from xdomain.config import DataConfig, EvalConfig, RunConfig, TrainConfig, load_config, recipe_names
+from xdomain.config import RunConfig, load_config, recipe_names
 from xdomain.errors import XDomainError
 from xdomain.methods import METHODS
+from xdomain.sections import DataConfig, EvalConfig, TrainConfig
 
 FUZZ = fuzz(200)
 

@@ -20,18 +20,18 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from PIL import Image
 
-from xdomain.config import DataConfig
 from xdomain.data import images as images_mod
 from xdomain.data.celeba import load_celeba
 from xdomain.data.classfolders import load_class_folders
 from xdomain.data.folders import UNPAIRED as UNPAIRED_DIRS
 from xdomain.data.images import BadImage, convert_image, fit_square, to_pixels
-from xdomain.data.labelled import load_labelled, styled_schema
+from xdomain.data.labelled import styled_schema
 from xdomain.data.paired import load_paired
-from xdomain.data.sources import load_domain
+from xdomain.data.sources import load_domain, load_labelled
 from xdomain.datamodule import build_data
 from xdomain.errors import ConfigError, DataError, XDomainError
 from xdomain.labels import LabelSpace, categorical_schema, celeba_schema
+from xdomain.sections import DataConfig
 
 torch.set_num_threads(1)
 

@@ -193,7 +193,7 @@ class _Domain:
 
 def test_unlabelled_domains_get_a_real_a_vs_real_b_judge(tmp_path, monkeypatch):
     """Folders without labels are scored by a judge of real a (dark) vs real b (bright)."""
-    from xdomain.evaluate import pick_judge, score_direction
+    from xdomain.metrics.translation import pick_judge, score_direction
 
     monkeypatch.setenv("XDOMAIN_CACHE", str(tmp_path / "cache"))
     g = torch.Generator().manual_seed(0)

@@ -12,13 +12,14 @@ import torch
 from helpers import TWO_STEPS, cli, paper_cli
 from PIL import Image
 
-from xdomain.config import DataConfig, load_config
+from xdomain.config import load_config
 from xdomain.data.paired import load_paired, sobel_edges
 from xdomain.datamodule import PairedData, build_data
 from xdomain.errors import ConfigError, DataError, XDomainError
 from xdomain.methods.base import DataSpec
 from xdomain.methods.bicyclegan import BicycleGAN
 from xdomain.methods.pix2pix import Pix2Pix
+from xdomain.sections import DataConfig
 
 torch.set_num_threads(1)
 
@@ -220,7 +221,7 @@ def test_bicyclegan_codes_samples_sync_style_and_interpolation():
 
 
 def test_a_five_dimensional_row_is_k_rows_of_the_grid():
-    from xdomain.report import grid_image
+    from xdomain.grid import grid_image
 
     img = grid_image([torch.zeros(2, 3, 8, 8), torch.zeros(2, 4, 3, 8, 8)], pad=2)
     assert img.shape == (5 * 10 + 2, 2 * 10 + 2, 3)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from xdomain.config import DataConfig
 from xdomain.errors import ConfigError, DataError, XDomainError
 from xdomain.losses import gradient_penalty
+from xdomain.sections import DataConfig
 
 torch.set_num_threads(1)
 
@@ -67,8 +67,8 @@ def _labelled_cfg(**kw) -> DataConfig:
 
 
 def test_styled_digits_carry_the_renderers_exact_labels() -> None:
-    from xdomain.data.labelled import load_labelled
     from xdomain.data.printed import BG_PALETTE, load_printed, styled_force
+    from xdomain.data.sources import load_labelled
 
     ds = load_labelled("digits-styled", "test", image_size=32, channels=3, seed=0, n=40)
     assert [a.name for a in ds.schema.attributes] == ["bg", "bold", "italic"]
@@ -197,7 +197,7 @@ def test_labelled_and_unpaired_methods_refuse_the_other_kind_of_data() -> None:
 
 def test_styled_filter_makes_unpaired_domains_for_a_pairwise_model() -> None:
     from xdomain.data import load_domain
-    from xdomain.data.labelled import load_labelled
+    from xdomain.data.sources import load_labelled
 
     full = load_labelled("digits-styled", "test", image_size=32, channels=3, seed=0, n=200)
     red = load_domain("digits-styled:bg=red,bold=1", "test", n=200)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+from xdomain.version import __version__
 
 if TYPE_CHECKING:
     from xdomain.methods.base import Method
@@ -24,10 +24,12 @@ def load(path: str | Path, *, device: str = "cpu", ckpt: str = "latest") -> Meth
     `data_fingerprint` (what it was trained on; see `xdomain.fingerprint`).
     """
     from xdomain import checkpoint
-    from xdomain.config import build_config, data_kind, from_dict
+    from xdomain.config import build_config
     from xdomain.errors import CheckpointError, XDomainError, short
     from xdomain.methods import METHODS
     from xdomain.methods.base import DataSpec
+    from xdomain.schema import from_dict
+    from xdomain.sections import data_kind
 
     path_c, state, model_t, _ = checkpoint.load_checkpoint(path, ckpt)
     where = path_c / "state.json"

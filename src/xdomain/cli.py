@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from xdomain.errors import XDomainError
+from xdomain.errors import XDomainError, one_line
 
 
 def _cmd_recipes(args: argparse.Namespace) -> int:
@@ -377,7 +377,7 @@ def _describe_paired(spec: str, split: str, args: argparse.Namespace) -> None:
     if args.grid and len(pairs):
         import torch
 
-        from xdomain.report import save_grid
+        from xdomain.grid import save_grid
 
         rows = []
         for r in range(0, min(len(pairs), 40), 10):  # up to 4 row pairs of 10: a, then its b
@@ -388,8 +388,8 @@ def _describe_paired(spec: str, split: str, args: argparse.Namespace) -> None:
 
 def _describe_labelled(spec: str, split: str, args: argparse.Namespace) -> None:
     """A labelled data set (`data.sources`): its size and label schema; --grid its first images."""
-    from xdomain.config import DataConfig
-    from xdomain.data.labelled import load_labelled
+    from xdomain.data.sources import load_labelled
+    from xdomain.sections import DataConfig
 
     d = DataConfig()
     kw = {"image_size": d.image_size, "channels": d.channels, "seed": 0, "n": None}
@@ -402,7 +402,7 @@ def _describe_labelled(spec: str, split: str, args: argparse.Namespace) -> None:
     if args.grid and len(ds):
         import torch
 
-        from xdomain.report import save_grid
+        from xdomain.grid import save_grid
 
         n = min(len(ds), 80)
         x, _ = ds.tensors()
@@ -414,8 +414,8 @@ def _grid_path(args: argparse.Namespace, source: str, suffix: str = "") -> Path:
     """`--grid` (with a per-domain suffix): never over an input, a run's file or, without
     --overwrite, a file that is not an earlier grid; never inside the data folder itself (it
     would be read as data next time)."""
+    from xdomain.grid import is_grid
     from xdomain.outputs import check_output_file
-    from xdomain.report import is_grid
 
     grid = Path(args.grid)
     grid = grid.with_name(f"{grid.stem}{suffix}{grid.suffix or '.png'}")
@@ -447,7 +447,7 @@ def _describe_domain(
     if args.grid and len(ds):
         import torch
 
-        from xdomain.report import save_grid
+        from xdomain.grid import save_grid
 
         n = min(len(ds), 80)  # up to 8 rows of 10; a last, shorter row for small folders
         rows = [torch.stack([ds[i][0] for i in range(r, min(n, r + 10))]) for r in range(0, n, 10)]
@@ -528,8 +528,8 @@ CKPT_HELP = "which checkpoint of a run directory: latest (default), best or step
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from xdomain import __version__
     from xdomain.data.images import PREPROCESS
+    from xdomain.version import __version__
 
     p = argparse.ArgumentParser(prog="xdomain", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"xdomain {__version__}")
@@ -805,8 +805,7 @@ def _one_line(e: Exception) -> str:
             f"internal error ({type(e).__name__}: {e}); this is a bug in xdomain: rerun with"
             " --debug and report the traceback"
         )
-    text = " ".join(text.split())
-    return text if len(text) <= 600 else text[:580] + " ... (cut)"
+    return one_line(text)
 
 
 if __name__ == "__main__":

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from xdomain.config import DataConfig, data_kind
+from xdomain.data.types import Batch, DataSpec
 from xdomain.errors import ConfigError, DataError
-from xdomain.methods.base import Batch, DataSpec
+from xdomain.sections import DataConfig, data_kind
 
 
 def _seed(*parts: int) -> int:
@@ -272,7 +272,7 @@ def build_paired(cfg: DataConfig) -> PairedData:
 
 def build_labelled(cfg: DataConfig) -> LabelledData:
     """`data.sources` -> train and test `LabelledSet`s and a spec holding their schemas."""
-    from xdomain.data.labelled import load_labelled
+    from xdomain.data.sources import load_labelled
     from xdomain.labels import LabelSpace
 
     common = {

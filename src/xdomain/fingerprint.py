@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from xdomain.config import DataConfig
+from xdomain.sections import DataConfig
 
 
 def _digest(obj: Any) -> str:

@@ -28,23 +28,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from xdomain.errors import XDomainError, short
+from xdomain.errors import LISTING_LIMIT, XDomainError, listing, short
 
 Kind = Literal["binary", "categorical", "group"]
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
-LISTING_LIMIT = 150  # characters of a "valid: ..." listing in an error (100 class folders)
-
-
-def listing(items: Sequence[str], sep: str = ", ", limit: int = LISTING_LIMIT) -> str:
-    """`items` joined by `sep`, cut to about `limit` characters with the count of the rest, so
-    an error that lists what exists stays one short line however many values there are."""
-    out: list[str] = []
-    for i, item in enumerate(items):
-        if out and len(sep.join([*out, item])) > limit:
-            return f"{sep.join(out)}{sep}... ({len(items) - i} more)"
-        out.append(item)
-    return sep.join(out)
 
 
 def unspellable(text: str) -> str | None:

@@ -33,6 +33,7 @@ from xdomain.io import atomic_write_text
 from xdomain.methods import METHODS
 from xdomain.methods.base import Method, check_finite
 from xdomain.outputs import check_run_out
+from xdomain.version import __version__
 
 # keys a resumed run may change: extending a run, or watching it differently
 RESUMABLE_CHANGES = {"train.steps", "train.progress", "train.log_every"}
@@ -231,7 +232,7 @@ class Trainer:
                         "method": self.cfg.method,
                         "data_fingerprint": self.data_fp["id"],
                         "data_sources": self.data_fp["sources"],
-                        "xdomain_version": __import__("xdomain").__version__,
+                        "xdomain_version": __version__,
                     }
                 )
         return loaded
@@ -256,7 +257,7 @@ class Trainer:
             "best": self.best,
             "run_id": self.run_id,
             "data": self.data_fp,
-            "xdomain_version": __import__("xdomain").__version__,
+            "xdomain_version": __version__,
         }
         if self.acc.scaler is not None:
             state["scaler"] = self.acc.scaler.state_dict()

@@ -43,6 +43,7 @@ from torch import Tensor
 from xdomain.checkpoint import check_finite_weights
 from xdomain.errors import CheckpointError, XDomainError
 from xdomain.io import sha256_file
+from xdomain.version import __version__
 
 FAMILIES = ("cyclegan", "discogan", "ugatit", "morph-ugatit", "stargan", "pix2pix", "bicyclegan")
 # our network names for the six entries of an official U-GAT-IT checkpoint
@@ -216,7 +217,7 @@ def convert(
                 f" ({first[1].strip() if len(first) > 1 else first[0]}); convert it alone"
             ) from None
 
-    from xdomain.config import DataConfig
+    from xdomain.sections import DataConfig
 
     cfg = RunConfig(
         method=method_name,
@@ -258,7 +259,7 @@ def convert(
             for role, (p, _, _) in read.items()
         },
         "untrained": untrained,
-        "xdomain_version": __import__("xdomain").__version__,
+        "xdomain_version": __version__,
     }
     atomic_write_text(out / "config.yaml", to_yaml(cfg))
     path = ckpt.save_checkpoint(

@@ -23,8 +23,8 @@ import torch
 
 from xdomain.data.folders import FolderDataset
 from xdomain.data.labelled import LabelledSet
-from xdomain.errors import ConfigError, DataError, short
-from xdomain.labels import CELEBA_HAIR, CELEBA_PAPER_ATTRS, celeba_schema, listing, unspellable
+from xdomain.errors import ConfigError, DataError, listing, short
+from xdomain.labels import CELEBA_HAIR, CELEBA_PAPER_ATTRS, celeba_schema, unspellable
 
 log = logging.getLogger(__name__)
 

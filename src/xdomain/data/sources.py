@@ -1,8 +1,10 @@
-"""`load_domain`: one entry point from a source spec (embedded name or folder) to a dataset."""
+"""From a source spec to a dataset, in one place: `load_domain` (an unpaired domain: embedded
+name or folder) and `load_labelled` (a labelled data set of `data.sources`, StarGAN)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -11,8 +13,18 @@ from xdomain.data.dataset import DomainDataset, to_channels
 from xdomain.data.fashion import is_fashion_spec, load_fashion
 from xdomain.data.folders import ON_BAD_FILE, FolderDataset
 from xdomain.data.handwritten import load_handwritten
+from xdomain.data.labelled import (
+    BG_PALETTE,
+    BUILT_IN,
+    DIGIT_NAMES,
+    PREFIXES,
+    LabelledSet,
+    one_hot,
+    styled_schema,
+)
 from xdomain.data.printed import load_printed
-from xdomain.errors import DataError
+from xdomain.errors import ConfigError, DataError
+from xdomain.labels import categorical_schema
 
 # Plain names only; `fashion` also takes a class list (`fashion:<classes>`), see `data.fashion`,
 # and `digits-styled` a style filter (`digits-styled:bg=red,bold=1`), see `styled_domain`.
@@ -30,6 +42,19 @@ def _nchw(pixels_nhwc: np.ndarray, channels: int) -> torch.Tensor:
     """uint8 numpy (N, S, S, c) -> contiguous uint8 tensor (N, channels, S, S)."""
     converted = to_channels(pixels_nhwc, channels)
     return torch.from_numpy(converted).permute(0, 3, 1, 2).contiguous()
+
+
+def _digits(name: str, r: Any, channels: int, size: int, **kw: Any) -> DomainDataset:
+    """Rendered printed digits (`load_printed`'s result) as a dataset labelled by digit."""
+    return DomainDataset(
+        name,
+        _nchw(r.images, channels),
+        channels=channels,
+        image_size=size,
+        labels=torch.from_numpy(r.labels.astype("int64")),
+        num_classes=10,
+        **kw,
+    )
 
 
 def _check(
@@ -82,13 +107,11 @@ def load_domain(
             "bold": torch.from_numpy(r.bold.astype("int64")),
             "italic": torch.from_numpy(r.italic.astype("int64")),
         }
-        return DomainDataset(
+        return _digits(
             spec,
-            _nchw(r.images, channels),
-            channels=channels,
-            image_size=image_size,
-            labels=torch.from_numpy(r.labels.astype("int64")),
-            num_classes=10,
+            r,
+            channels,
+            image_size,
             attrs=attrs,
             attr_names={"font": list(r.font_names)},
             augment=augment,
@@ -140,7 +163,7 @@ def styled_domain(
     printed digits (`xdomain.data.labelled`) whose style matches the filter, e.g.
     `digits-styled:bg=red` <-> `digits-styled:bg=blue` for a CycleGAN per attribute pair. `n`
     caps the items rendered before the filter."""
-    from xdomain.data.labelled import load_labelled, styled_schema
+    from xdomain.data.labelled import styled_schema
     from xdomain.errors import XDomainError
     from xdomain.labels import parse_pairs
 
@@ -162,3 +185,50 @@ def styled_domain(
     if wants and not bool(keep.any()):
         raise DataError(f"data: '{spec}' matches no {split} item; loosen the filter")
     return full.images.subset(keep)
+
+
+def load_labelled(source: str, split: str, **kw: Any) -> LabelledSet:
+    """One labelled data set from its spec (the specs: `xdomain.data.labelled`). `kw`: image_size,
+    channels, seed, on_bad_file, max_pixels, augment, n, celeba_attrs, center_crop (folders
+    only: the built-in digits are rendered at their size)."""
+    source = str(source)
+    size, channels, n = kw["image_size"], kw["channels"], kw.get("n")
+    if kw.get("center_crop") and not source.startswith(PREFIXES):
+        raise ConfigError(
+            f"data: center_crop={kw['center_crop']} does nothing for '{source}' (built-in sets"
+            " are rendered at the image size); use 0 — a crop applies to celeba: and folders:"
+        )
+    if source == "digits-styled":
+        from xdomain.data.printed import bg_classes, load_printed
+
+        r = load_printed(kw.get("seed", 0), split, n, size, styled=True)
+        images = _digits(source, r, channels, size)
+        bg = torch.from_numpy(bg_classes(r.bg))
+        labels = torch.cat(
+            [
+                one_hot(bg, len(BG_PALETTE)),
+                torch.from_numpy(r.bold.astype("float32"))[:, None],
+                torch.from_numpy(r.italic.astype("float32"))[:, None],
+            ],
+            dim=1,
+        )
+        return LabelledSet(images, labels, styled_schema(), identity=images.labels)
+    if source == "digits-handwritten":
+        images = load_domain(source, split, image_size=size, channels=channels, n=n)
+        assert images.labels is not None
+        schema = categorical_schema(source, "digit", DIGIT_NAMES)
+        return LabelledSet(images, one_hot(images.labels, 10), schema)  # its class is its label
+    names = ("image_size", "channels", "on_bad_file", "max_pixels", "augment", "n")
+    common = {k: kw[k] for k in names} | {"center_crop": kw.get("center_crop", 0)}
+    if source.startswith("celeba:"):
+        from xdomain.data.celeba import load_celeba
+
+        return load_celeba(source[len("celeba:") :], split, attrs=kw["celeba_attrs"], **common)
+    if source.startswith("folders:"):
+        from xdomain.data.classfolders import load_class_folders
+
+        return load_class_folders(source[len("folders:") :], split, **common)
+    raise DataError(
+        f"data.sources: unknown labelled source '{source}'; valid: {', '.join(BUILT_IN)},"
+        " celeba:<root> (list_attr_celeba.txt + images), folders:<root> (one subfolder per class)"
+    )

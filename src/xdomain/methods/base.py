@@ -12,7 +12,6 @@ import math
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -20,32 +19,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from xdomain.data.types import Batch, DataSpec
 from xdomain.errors import NonFiniteLossError, XDomainError
 from xdomain.nn.pool import ImagePool
-
-# unpaired and paired: a, b (+ a_label, b_label; paired: item i of a belongs with item i of b);
-# labelled (data.sources): x0, label0, x1, label1, ...
-Batch = dict[str, Tensor]
-
-
-@dataclass
-class DataSpec:
-    """What a method needs to know about its data to build its networks (saved with checkpoints)."""
-
-    kind: Literal["image", "points"] = "image"
-    channels: int = 3
-    image_size: int = 32
-    dims: int = 2  # points only
-    num_classes_a: int = 0  # 0: the domain has no labels
-    num_classes_b: int = 0
-    name_a: str = "a"
-    name_b: str = "b"
-    # labelled data (StarGAN): the label schema of each dataset (`xdomain.labels.LabelSpace`
-    # as a list of dicts); empty for unpaired data
-    labels: list[dict[str, Any]] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class Method(nn.Module):
@@ -127,13 +103,13 @@ class Method(nn.Module):
         judges (`xdomain.evaluate.evaluate_translation`); a method overrides it to add its own
         numbers (as CycleGAN adds the cycle error) or to score another protocol.
         """
-        from xdomain.evaluate import evaluate_translation
+        from xdomain.metrics.translation import evaluate_translation
 
         return evaluate_translation(self, data, cfg)
 
     def visualize(self, fixed: Batch, path: Path) -> None:
         """Write a PNG of fixed held-out inputs and their translations (rows: input, output)."""
-        from xdomain.report import save_grid
+        from xdomain.grid import save_grid
 
         x = fixed["a"]
         y = self.translate(x)

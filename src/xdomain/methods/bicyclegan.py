@@ -41,10 +41,9 @@ from xdomain.errors import ConfigError, XDomainError, short
 from xdomain.limits import FORWARD_ROWS, MAX_TILES, check_outputs
 from xdomain.losses import GanKind, gan_d_heads, gan_g_heads
 from xdomain.methods.base import Batch, DataSpec, Method
-from xdomain.methods.pix2pix import check_unet_size
 from xdomain.nn import init_weights, xavier_init
 from xdomain.nn.bicyclegan import MultiScaleDiscriminator, ResnetEncoder
-from xdomain.nn.unet import UnetZGenerator
+from xdomain.nn.unet import UnetZGenerator, check_unet_size
 
 Variant = Literal["bicyclegan", "cvae-gan", "clr-gan", "cae-gan", "pix2pix+noise"]
 # which halves of the objective each variant trains: (cVAE half, cLR half, KL on E)
@@ -337,7 +336,7 @@ class BicycleGAN(Method):
 
     def visualize(self, fixed: Batch, path: Any) -> None:
         """Rows: inputs, targets, G(a, E(b)), then G(a, z) for 4 random codes shared by all."""
-        from xdomain.report import save_grid
+        from xdomain.grid import save_grid
 
         a, b = fixed["a"], fixed["b"]
         g = torch.Generator().manual_seed(0)  # the same codes in every sample grid of a run

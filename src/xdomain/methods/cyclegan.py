@@ -126,7 +126,7 @@ class CycleGAN(HistoryPools, Method):  # pools saved with checkpoints
 
     def visualize(self, fixed: Batch, path: Any) -> None:
         """Rows: a, G(a), F(G(a)), b, F(b), G(F(b))."""
-        from xdomain.report import save_grid
+        from xdomain.grid import save_grid
 
         a, b = fixed["a"], fixed["b"]
         fake_b, fake_a = self.translate(a), self.translate(b, reverse=True)

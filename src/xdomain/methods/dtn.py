@@ -54,7 +54,6 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from xdomain.config import Range
 from xdomain.errors import ConfigError
 from xdomain.io import verified, write_verified
 from xdomain.losses import diff_augment, gan_d_fake, gan_d_real, gan_g, tv_loss
@@ -62,6 +61,7 @@ from xdomain.methods.base import Batch, DataSpec, Method
 from xdomain.nn import conv_block, deconv_block, init_weights, maybe_sn
 from xdomain.paths import cache_dir
 from xdomain.repro import one_thread
+from xdomain.schema import Range
 
 # Part of f's cache key: bump when f's architecture, augmentation or training loop changes.
 F_VERSION = 2  # 2: trained on one CPU thread, whatever the caller's thread count

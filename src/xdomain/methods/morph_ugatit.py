@@ -227,7 +227,7 @@ class MorphUGATIT(HistoryPools, Method):  # pools saved with checkpoints
         """Rows: a, G's attention on a, a -> b, D_b's global attention on it; the 5-step morph
         of the first inputs (alpha 0, .25, .5, .75, 1, one row each); then b, its attention,
         b -> a, D_a's attention. Attention maps are min-max scaled per image."""
-        from xdomain.report import attention_rows, save_grid
+        from xdomain.grid import attention_rows, save_grid
 
         with self.evaluating():
             rows = []

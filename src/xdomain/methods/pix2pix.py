@@ -34,20 +34,7 @@ from xdomain.losses import GanKind, gan_d_fake, gan_d_real, gan_g
 from xdomain.methods.base import Batch, DataSpec, Method
 from xdomain.nn import init_weights
 from xdomain.nn.patchgan import PatchDiscriminator
-from xdomain.nn.unet import UnetGenerator
-
-
-def check_unet_size(image_size: int, num_downs: int) -> None:
-    """A U-Net halves its input `num_downs` times down to 1x1: the size must be 2**num_downs."""
-    if image_size != 2**num_downs:
-        hint = max(1, image_size.bit_length() - 1)
-        raise ConfigError(
-            f"model.num_downs={num_downs} takes {2**num_downs} px images, data.image_size is"
-            f" {image_size}; set model.num_downs={hint} (a U-Net halves the image down to 1x1)"
-            if 2**hint == image_size
-            else f"data.image_size={image_size} is not a power of two; a U-Net with"
-            f" model.num_downs={num_downs} takes {2**num_downs} px images"
-        )
+from xdomain.nn.unet import UnetGenerator, check_unet_size
 
 
 class Pix2Pix(Method):
@@ -118,7 +105,7 @@ class Pix2Pix(Method):
 
     def visualize(self, fixed: Batch, path: Any) -> None:
         """Rows: the inputs, their translations, the targets."""
-        from xdomain.report import save_grid
+        from xdomain.grid import save_grid
 
         save_grid([fixed["a"], self.translate(fixed["a"]), fixed["b"]], path)
 

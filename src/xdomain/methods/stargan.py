@@ -34,8 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from xdomain.errors import ConfigError, XDomainError
-from xdomain.labels import LabelSpace, listing
+from xdomain.errors import ConfigError, XDomainError, listing
+from xdomain.labels import LabelSpace
 from xdomain.limits import check_outputs
 from xdomain.losses import gradient_penalty
 from xdomain.methods.base import Batch, DataSpec, Method
@@ -215,7 +215,7 @@ class StarGAN(Method):
 
     def visualize(self, fixed: Batch, path: Any) -> None:
         """Per data set: its inputs, then one row per target of the test grid."""
-        from xdomain.report import save_grid
+        from xdomain.grid import save_grid
 
         rows: list[Tensor] = []
         for k in range(len(self.space.schemas)):

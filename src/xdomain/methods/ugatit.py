@@ -166,7 +166,7 @@ class UGATIT(Method):
     def visualize(self, fixed: Batch, path: Path) -> None:
         """Rows: a, G_ab's attention on a, G_ab(a), D_b's attention on G_ab(a); then the same
         for b. Attention maps are min-max scaled per image and drawn at the image's size."""
-        from xdomain.report import attention_rows, save_grid
+        from xdomain.grid import attention_rows, save_grid
 
         with self.evaluating():
             rows = []

@@ -48,8 +48,8 @@ def _stem(text: str) -> str:
 
 def judges_for(train: Any, test: Any, max_items: int = 20_000) -> dict[str, Any]:
     """{attribute name (and 'identity'): judge} for a `LabelledSet`'s real train/test split."""
-    from xdomain.evaluate import judge_view
     from xdomain.metrics import get_judge
+    from xdomain.metrics.translation import judge_view
 
     schema: LabelSchema = train.schema
     x_tr, x_te = (judge_view(t[0][:max_items]) for t in (train.tensors(), test.tensors()))
@@ -81,7 +81,7 @@ def score_targets(
 ) -> dict[str, float]:
     """Translate x (N, C, H, W) of data set k (labels (N, width_k)) to every target of its
     grid and score them (the module docstring's numbers)."""
-    from xdomain.evaluate import judge_view, predict
+    from xdomain.metrics.translation import judge_view, predict
 
     space = method.space
     schema: LabelSchema = space.schemas[k]

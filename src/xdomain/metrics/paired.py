@@ -34,8 +34,8 @@ Z_SEED = 1234  # the codes of every evaluation
 
 def paired_judge(data: Any) -> tuple[Any, bool]:
     """The judge of b images and whether it reads labels (True) or only a vs b (False)."""
-    from xdomain.evaluate import domain_judge
     from xdomain.metrics import get_judge
+    from xdomain.metrics.translation import domain_judge
 
     train_b, test_b = data.train_b, data.test_b
     if getattr(train_b, "num_classes", 0) > 0 and train_b.labels is not None:
@@ -47,8 +47,8 @@ def paired_judge(data: Any) -> tuple[Any, bool]:
 
 
 def _unit_features(judge: Any, x: torch.Tensor) -> torch.Tensor:
-    from xdomain.evaluate import judge_view
     from xdomain.metrics import extract_features
+    from xdomain.metrics.translation import judge_view
 
     f = extract_features(judge.features, judge_view(x)).flatten(1).float()  # (N, D)
     return f / f.norm(dim=1, keepdim=True).clamp_min(1e-8)
@@ -67,7 +67,7 @@ def consecutive_distance(y: torch.Tensor, judge: Any) -> tuple[float, float]:
 def sample_outputs(method: Any, x: torch.Tensor, k: int, batch_size: int = 64) -> torch.Tensor:
     """(N, C, H, W) inputs -> (N, K, C, H, W): K outputs each, with the evaluation's codes
     (the same K codes for every input); a method without codes: its one output K times."""
-    from xdomain.evaluate import translate_all
+    from xdomain.metrics.translation import translate_all
 
     if "z" not in method.translate_options:
         y = translate_all(method, x, batch_size=batch_size)
@@ -80,8 +80,8 @@ def sample_outputs(method: Any, x: torch.Tensor, k: int, batch_size: int = 64) -
 
 def evaluate_paired(method: Any, data: Any, cfg: Any) -> dict[str, float]:
     """The scores above for a method trained on `PairedData`."""
-    from xdomain.evaluate import _head, judge_view, translate_all
     from xdomain.metrics import extract_features, kid, label_accuracy
+    from xdomain.metrics.translation import head_items, judge_view, translate_all
 
     xa, _ = data.test_a.tensors()
     xb, yb = data.test_b.tensors()
@@ -102,7 +102,7 @@ def evaluate_paired(method: Any, data: Any, cfg: Any) -> dict[str, float]:
     metrics["kid_judge"], metrics["kid_judge_std"] = kid(
         real_f, fake_f, n_subsets=50, subset_size=size
     )
-    train_f = extract_features(judge.features, _head(data.train_b, 10**9))
+    train_f = extract_features(judge.features, head_items(data.train_b, 10**9))
     metrics["kid_judge_floor"] = kid(real_f, train_f, n_subsets=50, subset_size=size)[0]
     # fidelity: the ground truth's own code, when the method has an encoder
     xa, xb = xa[:n_all], xb[:n_all]

@@ -41,6 +41,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from xdomain.errors import ConfigError
 from xdomain.nn.blocks import get_norm
 
 Pix2pixNorm = Literal["batch", "instance"]
@@ -281,3 +282,16 @@ class UnetZGenerator(nn.Module):
         for i in reversed(range(1, self.num_downs)):
             h = torch.cat([self.ups[i](h), skips[i]], 1)  # [up, skip]: (B, 2 c_{i-1}, ...)
         return self.ups[0](h)  # (B, out, H, W)
+
+
+def check_unet_size(image_size: int, num_downs: int) -> None:
+    """A U-Net halves its input `num_downs` times down to 1x1: the size must be 2**num_downs."""
+    if image_size != 2**num_downs:
+        hint = max(1, image_size.bit_length() - 1)
+        raise ConfigError(
+            f"model.num_downs={num_downs} takes {2**num_downs} px images, data.image_size is"
+            f" {image_size}; set model.num_downs={hint} (a U-Net halves the image down to 1x1)"
+            if 2**hint == image_size
+            else f"data.image_size={image_size} is not a power of two; a U-Net with"
+            f" model.num_downs={num_downs} takes {2**num_downs} px images"
+        )
