@@ -8,7 +8,6 @@ import pytest
 import yaml
 
 from xdomain.config import (
-    EVAL_METRICS,
     apply_overrides,
     build_config,
     load_config,
@@ -410,11 +409,17 @@ def test_toy_metric_names_match_eval_metrics():
 
     centers = torch.tensor([[0.0, 0.0], [1.0, 1.0]])
     got = mode_metrics(torch.randn(16, 2), torch.zeros(16, dtype=torch.long), centers, 0.1)
-    assert set(got) | {"d_b_fake"} == set(EVAL_METRICS["points"])
+    from xdomain.metrics.toy import METRICS
+
+    assert set(got) | {"d_b_fake"} == set(METRICS)
 
 
 def test_eval_select_metrics_and_modes():
-    assert set(EVAL_METRICS["points"]) >= {"modes_covered", "mode_purity", "d_b_fake"}
+    assert set(METHODS["discogan"].metrics("points")) >= {
+        "modes_covered",
+        "mode_purity",
+        "d_b_fake",
+    }
     assert load_config("discogan-toy", ["eval.select=modes_covered"]).eval.select
     ok = load_config("dtn-digits", ["eval.select=fid_judge", "eval.select_mode=min"])
     assert ok.eval.select == "fid_judge"

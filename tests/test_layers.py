@@ -6,7 +6,7 @@ modules import each other through any path. The layers, lowest first:
 1 building blocks  nn, losses, labels, grid
 2 data          data.*, datamodule, fingerprint
 3 metrics       metrics.* (neither evaluate nor methods)
-4 the contract  methods.base
+4 the contract  methods.base, methods.options (the translate options a method declares)
 5 method files  methods.<name>: each imports the contract and lower layers, never another method
 6 the registry  methods (METHODS)
 7 evaluate, report
@@ -39,7 +39,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("xdomain.nn", "xdomain.losses", "xdomain.labels", "xdomain.grid"),
     ("xdomain.data", "xdomain.datamodule", "xdomain.fingerprint"),
     ("xdomain.metrics",),
-    ("xdomain.methods.base",),
+    ("xdomain.methods.base", "xdomain.methods.options"),
     ("xdomain.methods.*",),  # the method files
     ("xdomain.methods",),  # the registry
     ("xdomain.evaluate", "xdomain.report"),
@@ -72,7 +72,8 @@ def layer(module: str) -> int:
     for i, names in enumerate(LAYERS):
         for n in names:
             if n == "xdomain.methods.*":
-                hit = module.startswith("xdomain.methods.") and module != "xdomain.methods.base"
+                contract = ("xdomain.methods.base", "xdomain.methods.options")
+                hit = module.startswith("xdomain.methods.") and module not in contract
                 d = 3
             else:
                 hit = module == n or module.startswith(n + ".")

@@ -61,23 +61,8 @@ def _cmd_translate(args: argparse.Namespace) -> int:
         from xdomain.config import build_config
 
         _check_data(method, build_config(method.run_config, str(method.checkpoint_path)))
-    if args.all_targets and args.target:
-        raise XDomainError("give --target SPEC or --all-targets, not both")
-    target = "all" if args.all_targets else args.target
-    kwargs: dict[str, object] = {"target": target} if target else {}
-    if args.reverse:
-        kwargs["reverse"] = True
-    if args.morph is not None or args.alpha is not None:
-        if args.reverse:
-            raise XDomainError(
-                "--morph/--alpha run from a (alpha 0) to b (alpha 1); drop --reverse"
-            )
-        if args.morph is not None and args.alpha is not None:
-            raise XDomainError("give --morph N (a strip) or --alpha A (one position), not both")
-        n = args.morph
-        kwargs["alpha"] = [i / (n - 1) for i in range(n)] if n is not None else args.alpha
-    per_item = _codes(method, args, len(jobs), preprocess=args.preprocess)
     preprocess = args.preprocess or ("none" if method.any_size else "crop")
+    shared, per_item = _translate_options(method, args, len(jobs), preprocess)
     result = inference.translate_files(
         method,
         jobs,
@@ -87,7 +72,7 @@ def _cmd_translate(args: argparse.Namespace) -> int:
         on_bad_file=args.on_bad_file,
         preprocess=preprocess,
         output_size=args.output_size,
-        translate_kwargs=kwargs | per_item.pop("shared", {}),
+        translate_kwargs=shared,
         per_item_kwargs=per_item,
         overwrite=args.overwrite,
     )
@@ -103,55 +88,52 @@ def _cmd_translate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _codes(method: object, args: argparse.Namespace, n_jobs: int, preprocess: str | None) -> dict:
-    """BicycleGAN's latent codes from --samples / --sync / --style / --interpolate / --seed:
-    {"shared": {"z": codes for every input}} or {"z": (n_jobs, K, nz) codes, one set per input}.
-    Codes come from a generator seeded by --seed, so a rerun writes the same images."""
-    import torch
+def _translate_options(
+    method: Any, args: argparse.Namespace, n_inputs: int, preprocess: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The method's own translate flags (`Method.cli_options`) -> its `translate` arguments.
+    A flag that another method declares, given for this one, is a one-line error."""
+    from xdomain.methods import METHODS
+    from xdomain.methods.options import Context
 
-    asked = [
-        f
-        for f, v in (
-            ("--samples", args.samples),
-            ("--style", args.style),
-            ("--interpolate", args.interpolate),
-        )
-        if v is not None
-    ]
-    if args.sync and args.samples is None:
-        raise XDomainError("--sync shares the codes of --samples K across inputs; add --samples")
-    if not asked:
-        return {}
-    if len(asked) > 1:
-        raise XDomainError(f"give one of {', '.join(asked)}, not several")
-    if "z" not in getattr(method, "translate_options", ()):
-        raise XDomainError(
-            f"{asked[0]} draws latent codes; {type(method).__name__} has none (methods with a"
-            " latent code: BicycleGAN)"
-        )
-    nz = method.cfg.nz  # type: ignore[attr-defined]
-    g = torch.Generator().manual_seed(args.seed)
-    if args.style is not None:
+    own = {o.dest for o in method.cli_options}
+    for opt in _all_options():
+        if opt.dest not in own and opt.given(getattr(args, opt.dest, None)):
+            having = sorted(n for n, m in METHODS.items() if opt in m.cli_options)
+            mine = ", ".join(o.flag for o in method.cli_options) or "none"
+            raise XDomainError(
+                f"{opt.flag} is an option of {', '.join(having)}; this checkpoint is"
+                f" {type(method).__name__} (its options: {mine})"
+            )
+    values = {o.dest: getattr(args, o.dest, None) for o in method.cli_options}
+
+    def read_reference(path: str, flag: str) -> Any:
         from xdomain.data import read_image
         from xdomain.errors import DataError
         from xdomain.methods.base import pil_to_tensor
 
         try:
-            ref = read_image(args.style, max_pixels=args.max_pixels)
+            ref = read_image(path, max_pixels=args.max_pixels)
         except DataError as e:  # the reason, with the fix for this option (not data.*)
             reason = str(e).split(": ", 2)[-1].split(" — ")[0]
             raise DataError(
-                f"--style '{args.style}': {reason}; give a readable image file (PNG, JPEG ...)"
+                f"{flag} '{path}': {reason}; give a readable image file (PNG, JPEG ...)"
                 + (" or raise --max-pixels" if "pixels" in reason else "")
             ) from None
-        x = pil_to_tensor(ref, method.spec, preprocess or "crop")  # type: ignore[attr-defined]
-        return {"shared": {"z": method.encode_style(x[None])[0]}}  # type: ignore[attr-defined]
-    if args.interpolate is not None:
-        z0, z1 = torch.randn(2, nz, generator=g)
-        return {"shared": {"z": method.interpolate_z(z0, z1, args.interpolate)}}  # type: ignore
-    if args.sync:
-        return {"shared": {"z": torch.randn(args.samples, nz, generator=g)}}
-    return {"z": torch.randn(n_jobs, args.samples, nz, generator=g)}
+        return pil_to_tensor(ref, method.spec, "crop" if preprocess == "none" else preprocess)
+
+    return method.translate_kwargs(values, Context(n_inputs, read_reference))
+
+
+def _all_options() -> list[Any]:
+    """Every method's translate options, each flag once (shared ones such as --reverse)."""
+    from xdomain.methods import METHODS
+
+    seen: dict[str, Any] = {}
+    for m in METHODS.values():
+        for opt in m.cli_options:
+            seen.setdefault(opt.flag, opt)
+    return list(seen.values())
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
@@ -464,64 +446,24 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _morph_steps(text: str) -> int:
-    value = _tiles(text)
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"{value}: a strip needs at least 2 steps")
-    return value
-
-
-def _whole(text: str, lo: int, hi: int, why: str) -> int:
-    """An argparse value: a whole number in [lo, hi]; above hi, `why` says what the bound is."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < lo:
-        raise argparse.ArgumentTypeError(f"{value} must be >= {lo}")
-    if value > hi:
-        raise argparse.ArgumentTypeError(f"{value}: {why}")
-    return value
-
-
-def _tiles(text: str) -> int:
-    """Outputs per input: they form one strip image, at most `limits.MAX_TILES` tiles wide."""
-    from xdomain.limits import MAX_TILES
-
-    why = f"at most {MAX_TILES} outputs per input (they form one strip image)"
-    return _whole(text, 1, MAX_TILES, why)
-
-
 def _batch_size(text: str) -> int:
+    from xdomain.methods.options import whole
+
     why = "at most 1024 images per forward pass (each pass decodes and holds all of its images)"
-    return _whole(text, 1, 1024, why)
-
-
-def _seed(text: str) -> int:
-    from xdomain.limits import MAX_SEED
-
-    return _whole(text, 0, MAX_SEED, "a seed is 0 .. 2**63 - 1")
+    return whole(text, 1, 1024, why)
 
 
 def _max_pixels(text: str) -> int:
+    from xdomain.methods.options import whole
+
     why = (
         f"over {MAX_DECODE_PIXELS} (a decoded image of that many RGB pixels takes 1.5 GB);"
         " shrink such images first"
     )
-    return _whole(text, 1, MAX_DECODE_PIXELS, why)
+    return whole(text, 1, MAX_DECODE_PIXELS, why)
 
 
 MAX_DECODE_PIXELS = 500_000_000
-
-
-def _unit_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{value} is outside [0, 1]")
-    return value
 
 
 CKPT_HELP = "which checkpoint of a run directory: latest (default), best or step-N"
@@ -577,16 +519,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="images per forward pass (at most 1024: all of them are decoded and held at once)",
     )
     s.add_argument(
-        "--target",
-        help="target labels, for methods that take them (StarGAN: 'hair=blond,male=0'; the"
-        " attributes not named keep what the model reads in the input)",
-    )
-    s.add_argument(
-        "--all-targets",
-        action="store_true",
-        help="StarGAN: every target of the official test grid, side by side after the input",
-    )
-    s.add_argument(
         "--max-pixels",
         type=_max_pixels,
         default=50_000_000,
@@ -607,49 +539,10 @@ def build_parser() -> argparse.ArgumentParser:
         " none keeps each image's size (fully convolutional generators such as CycleGAN's; their"
         " default). Default for the others: crop",
     )
-    s.add_argument(
-        "--reverse",
-        action="store_true",
-        help="translate b -> a (methods that learn both directions: CycleGAN, DiscoGAN)",
-    )
-    s.add_argument(
-        "--morph",
-        type=_morph_steps,
-        metavar="N",
-        help="write each input's N-step morph from a to b as one strip (alpha 0 .. 1;"
-        " methods with a morph: Morph-UGATIT)",
-    )
-    s.add_argument(
-        "--alpha",
-        type=_unit_float,
-        metavar="A",
-        help="translate to the morph position A in [0, 1] (0: domain a, 1: domain b)",
-    )
-    s.add_argument(
-        "--samples",
-        type=_tiles,
-        metavar="K",
-        help="K outputs per input from random latent codes, side by side (BicycleGAN)",
-    )
-    s.add_argument(
-        "--sync",
-        action="store_true",
-        help="with --samples: the same K codes for every input (columns are comparable)",
-    )
-    s.add_argument(
-        "--style",
-        metavar="REF",
-        help="take the latent code from the reference image REF (BicycleGAN's encoder)",
-    )
-    s.add_argument(
-        "--interpolate",
-        type=_morph_steps,
-        metavar="N",
-        help="N outputs along the line between two random codes, the same for every input",
-    )
-    s.add_argument(
-        "--seed", type=_seed, default=0, help="seed of the random latent codes (0 .. 2**63 - 1)"
-    )
+    from xdomain.methods import METHODS
+
+    for opt in _all_options():  # each method's own options, declared once in its file
+        opt.add_to(s, ", ".join(sorted(n for n, m in METHODS.items() if opt in m.cli_options)))
     s.add_argument(
         "--output-size",
         default="model",

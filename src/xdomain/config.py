@@ -9,7 +9,8 @@ are the paper's). The conversion is `xdomain.schema`'s: every mistake is a one-l
   recipe name (a local file never shadows one); `base:` paths resolve relative to the file that
   names them;
 - overrides are `a.b=value`, values read as YAML 1.2 scalars;
-- `eval.select` must be a metric that evaluation produces for the data (`EVAL_METRICS`).
+- `eval.select` must be a metric that the method's evaluation produces for the data
+  (`Method.metrics`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import yaml
 
 from xdomain.errors import ConfigError, clip, short
+from xdomain.methods import METHODS
 from xdomain.schema import (
     SeedRange,
     from_dict,
@@ -51,76 +53,6 @@ class RunConfig:
 
 
 _SECTIONS: dict[str, type] = {"data": DataConfig, "train": TrainConfig, "eval": EvalConfig}
-
-# The metrics `xdomain.evaluate.evaluate` returns that may select a checkpoint (`eval.select`), per
-# kind of data (`data_kind`): images (`evaluate`; its `kid_judge_std` is a spread, not a quality)
-# and the 2-D toy's points (`xdomain.metrics.toy.evaluate_toy`).
-EVAL_METRICS: dict[str, tuple[str, ...]] = {
-    "image": (
-        "acc",
-        "val_acc",
-        "fid_judge",
-        "kid_judge",
-        "style_bold",
-        "style_italic",
-        "diversity",
-        "acc_seen_fonts",  # with data.holdout_fonts only
-        "acc_heldout_fonts",
-        "target_acc",  # target = a class subset of a labelled set (fashion:bag); StarGAN targets
-        "kept_acc",  # labelled data (StarGAN): attributes a target does not name are kept
-        "identity_acc",  # labelled data with identity labels: the digit class is kept
-        "rec_l1",  # labelled data: |x - G(G(x, c), c')| on held-out images
-        "domain_acc",  # unlabelled folders: real a vs real b judge
-        "diversity_l1",  # paired data (pix2pix, BicycleGAN): outputs of one input differ
-        "l1",  # paired data: |b - G(a, E(b))| on held-out pairs
-        # b -> a, for methods that learn both directions (CycleGAN, DiscoGAN)
-        "ba_acc",
-        "ba_target_acc",
-        "ba_domain_acc",
-        "ba_kid_judge",
-        "cycle_a",
-        "cycle_b",
-    ),
-    "points": (
-        "modes_covered",
-        "modes_distinct",
-        "modes_a_on",
-        "on_mode_frac",
-        "mode_purity",
-        "d_b_fake",
-    ),
-}
-# the `eval.select_mode` a metric needs (those not listed may be selected either way)
-METRIC_MODES: dict[str, str] = {
-    "acc": "max",
-    "val_acc": "max",
-    "acc_seen_fonts": "max",
-    "acc_heldout_fonts": "max",
-    "target_acc": "max",
-    "kept_acc": "max",
-    "identity_acc": "max",
-    "rec_l1": "min",
-    "l1": "min",
-    "diversity_l1": "max",
-    "domain_acc": "max",
-    "ba_acc": "max",
-    "ba_target_acc": "max",
-    "ba_domain_acc": "max",
-    "ba_kid_judge": "min",
-    "cycle_a": "min",
-    "cycle_b": "min",
-    "fid_judge": "min",
-    "kid_judge": "min",
-    "style_bold": "max",
-    "style_italic": "max",
-    "diversity": "max",
-    "modes_covered": "max",
-    "modes_distinct": "max",
-    "modes_a_on": "max",
-    "on_mode_frac": "max",
-    "mode_purity": "max",
-}
-
 
 # --------------------------------------------------------------------------- recipes
 
@@ -227,8 +159,6 @@ def read_recipe(path_or_name: str) -> tuple[dict[str, Any], str]:
 
 
 def _model_cls(method: Any) -> type | None:
-    from xdomain.methods import METHODS  # late: methods import config
-
     return METHODS[method].Config if isinstance(method, str) and method in METHODS else None
 
 
@@ -272,8 +202,6 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 
 def build_config(data: dict[str, Any], where: str = "config") -> RunConfig:
     """A plain mapping (recipe + overrides) -> a validated RunConfig."""
-    from xdomain.methods import METHODS  # late: methods import config
-
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: a config must be a mapping of keys to values")
     data = dict(data)
@@ -324,19 +252,21 @@ def validate(cfg: RunConfig, where: str) -> None:
         )
     if e.select:
         kind = data_kind(d)
-        valid = EVAL_METRICS[kind]
+        modes = METHODS[cfg.method].metrics(kind)  # the method says what it reports
+        valid = list(modes)
         if e.select not in valid:
             close = difflib.get_close_matches(str(e.select), valid, n=3, cutoff=0.4)
             raise ConfigError(
                 listing_message(
                     [*close, *(v for v in valid if v not in close)],
-                    f"{where}: eval.select={short(e.select, 40)} is not a metric of {kind} data;"
+                    f"{where}: eval.select={short(e.select, 40)} is not a metric of"
+                    f" {cfg.method} on {kind} data;"
                     " valid: ",
                     " (or empty: no `best` checkpoint)",
                 )
             )
-        mode = METRIC_MODES.get(e.select)
-        if mode is not None and e.select_mode != mode:
+        mode = modes[e.select]
+        if mode and e.select_mode != mode:
             raise ConfigError(
                 f"{where}: eval.select={e.select} is better when"
                 f" {'higher' if mode == 'max' else 'lower'}; set eval.select_mode={mode}"

@@ -381,7 +381,7 @@ class Trainer:
             dynamic_ncols=True,
         )
         self.method.train()
-        # a method whose first step leaves one optimizer idle (DiscoGAN updates D only at step 0)
+        # a method whose first step leaves one optimizer idle (one that updates every k-th step)
         # steps that optimizer's schedule all the same: the order warning does not apply
         warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)`")
         t0, step0 = time.perf_counter(), self.step

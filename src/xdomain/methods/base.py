@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from xdomain.data.types import Batch, DataSpec
 from xdomain.errors import NonFiniteLossError, XDomainError
+from xdomain.methods.options import Context, Option
 from xdomain.nn.pool import ImagePool
 
 
@@ -33,6 +34,9 @@ class Method(nn.Module):
     renamed_keys: ClassVar[dict[str, tuple[str, Any]]] = {}
     #: the optional `translate` arguments this method understands; others are an error
     translate_options: ClassVar[frozenset[str]] = frozenset()
+    #: the same options as the user gives them (`xdomain translate` flags, the web page's
+    #: controls): declared once, turned into `translate` arguments by `translate_kwargs`
+    cli_options: ClassVar[tuple[Option, ...]] = ()
     #: True when the method also learns b -> a (`generate_ba`): evaluation then scores both
     #: directions and `translate(..., reverse=True)` runs the inverse generator
     bidirectional: ClassVar[bool] = False
@@ -70,6 +74,23 @@ class Method(nn.Module):
     ) -> Tensor:
         """(B, C, H, W) in [-1, 1] -> translated (B, C, H, W), or (B, K, C, H, W) for several z."""
         raise NotImplementedError
+
+    def translate_kwargs(
+        self, values: dict[str, Any], ctx: Context
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The values of `cli_options` (by `dest`) -> (`translate` arguments for every input,
+        arguments with one entry per input, e.g. (n_inputs, K, nz) codes). Only options this
+        method declares reach it. The default passes `reverse`."""
+        return ({"reverse": True} if values.get("reverse") else {}), {}
+
+    @classmethod
+    def metrics(cls, kind: str) -> dict[str, str]:
+        """What `evaluate` returns on data of this kind ("image", "points") that may select a
+        checkpoint (`eval.select`), each with "max"/"min" (the better direction) or "" (either).
+        The default is the shared protocol's (`xdomain.metrics.translation`, the toy's)."""
+        from xdomain.metrics import toy, translation
+
+        return toy.METRICS if kind == "points" else translation.METRICS
 
     def outputs_per_input(
         self, *, target: Any = None, z: Any = None, alpha: Any = None, reverse: bool = False

@@ -41,6 +41,8 @@ from xdomain.errors import ConfigError, XDomainError, short
 from xdomain.limits import FORWARD_ROWS, MAX_TILES, check_outputs
 from xdomain.losses import GanKind, gan_d_heads, gan_g_heads
 from xdomain.methods.base import Batch, DataSpec, Method
+from xdomain.methods.options import Context, Option, strip_steps, tiles
+from xdomain.methods.options import seed as seed_arg
 from xdomain.nn import init_weights, xavier_init
 from xdomain.nn.bicyclegan import MultiScaleDiscriminator, ResnetEncoder
 from xdomain.nn.unet import UnetZGenerator, check_unet_size
@@ -69,6 +71,38 @@ def _describe_code(z: Any) -> str:
 class BicycleGAN(Method):
     layout = "paired"
     translate_options = frozenset({"z"})
+    cli_options = (
+        Option(
+            "--samples",
+            "samples",
+            "K outputs per input from random latent codes, side by side",
+            type=tiles,
+            metavar="K",
+        ),
+        Option(
+            "--sync",
+            "sync",
+            "with --samples: the same K codes for every input (columns are comparable)",
+            switch=True,
+        ),
+        Option(
+            "--style", "style", "take the latent code from the reference image REF", metavar="REF"
+        ),
+        Option(
+            "--interpolate",
+            "interpolate",
+            "N outputs along the line between two random codes, the same for every input",
+            type=strip_steps,
+            metavar="N",
+        ),
+        Option(
+            "--seed",
+            "seed",
+            "seed of the random latent codes (0 .. 2**63 - 1)",
+            type=seed_arg,
+            default=0,
+        ),
+    )
     # the reference's option name (`--lambda_z`), also in checkpoints written before the rename
     renamed_keys: ClassVar[dict[str, tuple[str, Any]]] = {"lambda_z": ("lambda_latent", float)}
     sample_rows = "a, b (the target), G(a, E(b)), then G(a, z) for random z"
@@ -305,12 +339,52 @@ class BicycleGAN(Method):
         z = z.to(device, torch.float32)
         return z if z.dim() == 3 else shaped[z.dim()](z)
 
+    def translate_kwargs(
+        self, values: dict[str, Any], ctx: Context
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """--samples / --sync / --style / --interpolate / --seed -> the codes: {"z": codes for
+        every input} or, per input, {"z": (n_inputs, K, nz)}. Codes come from a generator seeded
+        by --seed, so a rerun writes the same images."""
+        samples, style, steps = (
+            values.get("samples"),
+            values.get("style"),
+            values.get("interpolate"),
+        )
+        asked = [
+            flag
+            for flag, v in (("--samples", samples), ("--style", style), ("--interpolate", steps))
+            if v is not None
+        ]
+        if values.get("sync") and samples is None:
+            raise XDomainError(
+                "--sync shares the codes of --samples K across inputs; add --samples"
+            )
+        if not asked:
+            return {}, {}
+        if len(asked) > 1:
+            raise XDomainError(f"give one of {', '.join(asked)}, not several")
+        nz = self.cfg.nz
+        g = torch.Generator().manual_seed(values.get("seed") or 0)
+        if style is not None:
+            return {"z": self.encode_style(ctx.read_reference(style, "--style")[None])[0]}, {}
+        if steps is not None:
+            z0, z1 = torch.randn(2, nz, generator=g)
+            return {"z": self.interpolate_z(z0, z1, steps)}, {}
+        if values.get("sync"):
+            return {"z": torch.randn(samples, nz, generator=g)}, {}
+        return {}, {"z": torch.randn(ctx.n_inputs, samples, nz, generator=g)}
+
     def outputs_per_input(
         self, *, target: Any = None, z: Any = None, alpha: Any = None, reverse: bool = False
     ) -> int:
         if isinstance(z, int) and not isinstance(z, bool):
             return max(1, z)
         return z.shape[-2] if isinstance(z, Tensor) and z.dim() >= 2 else 1
+
+    @property
+    def code_dim(self) -> int:
+        """The size of one latent code z (`translate(x, z=...)`)."""
+        return self.cfg.nz
 
     def _item_shape(self) -> tuple[int, ...]:
         s = self.spec
@@ -343,6 +417,12 @@ class BicycleGAN(Method):
         z = torch.randn(4, self.cfg.nz, generator=g)
         rows = [a, b, self.translate(a, z=self.encode_style(b)[:, None])]
         save_grid([*rows, self.translate(a, z=z)], path)
+
+    @classmethod
+    def metrics(cls, kind: str) -> dict[str, str]:
+        from xdomain.metrics import paired
+
+        return paired.METRICS
 
     def evaluate(self, data: Any, cfg: Any) -> dict[str, float]:
         from xdomain.metrics.paired import evaluate_paired

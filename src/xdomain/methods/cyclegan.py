@@ -31,6 +31,7 @@ from torch import Tensor
 from xdomain.errors import ConfigError
 from xdomain.losses import GanKind, gan_d_fake, gan_d_real, gan_g
 from xdomain.methods.base import Batch, DataSpec, HistoryPools, Method
+from xdomain.methods.options import REVERSE
 from xdomain.nn import init_weights
 from xdomain.nn.patchgan import PatchDiscriminator
 from xdomain.nn.pool import ImagePool
@@ -39,6 +40,7 @@ from xdomain.nn.resnet import ResnetGenerator
 
 class CycleGAN(HistoryPools, Method):  # pools saved with checkpoints
     bidirectional = True
+    cli_options = (REVERSE,)
     any_size = True
     sample_rows = "a, G(a), F(G(a)); b, F(b), G(F(b))"
 

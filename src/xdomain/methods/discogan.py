@@ -50,6 +50,7 @@ from xdomain.errors import ConfigError
 from xdomain.io import atomic_write
 from xdomain.losses import feature_matching, gan_d, gan_g
 from xdomain.methods.base import Batch, DataSpec, Method
+from xdomain.methods.options import REVERSE
 
 Variant = Literal["gan", "gan_recon", "discogan"]
 
@@ -129,6 +130,7 @@ def build_networks(cfg: DiscoGAN.Config, spec: DataSpec) -> tuple[nn.Module, ...
 
 class DiscoGAN(Method):
     bidirectional = True
+    cli_options = (REVERSE,)
 
     @dataclass
     class Config:

@@ -49,6 +49,7 @@ from xdomain.errors import ConfigError, XDomainError, short
 from xdomain.limits import check_outputs
 from xdomain.losses import cam_loss, gan_d_heads, gan_g_heads
 from xdomain.methods.base import Batch, DataSpec, HistoryPools, Method
+from xdomain.methods.options import REVERSE, Context, Option, strip_steps, unit_float
 from xdomain.nn.morph import MorphDiscriminator, MorphGenerator, domain_code
 from xdomain.nn.pool import ImagePool
 
@@ -56,6 +57,23 @@ from xdomain.nn.pool import ImagePool
 class MorphUGATIT(HistoryPools, Method):  # pools saved with checkpoints
     bidirectional = True
     translate_options = frozenset({"alpha"})
+    cli_options = (
+        REVERSE,
+        Option(
+            "--morph",
+            "morph",
+            "write each input's N-step morph from a to b as one strip (alpha 0 .. 1)",
+            type=strip_steps,
+            metavar="N",
+        ),
+        Option(
+            "--alpha",
+            "alpha",
+            "translate to the morph position A in [0, 1] (0: domain a, 1: domain b)",
+            type=unit_float,
+            metavar="A",
+        ),
+    )
     sample_rows = (
         "a, G's attention, a -> b, D_b's attention on it; the morph a -> b at alpha 0, 0.25,"
         " 0.5, 0.75, 1; b, G's attention, b -> a, D_a's attention on it"
@@ -202,6 +220,22 @@ class MorphUGATIT(HistoryPools, Method):  # pools saved with checkpoints
             alphas = [_check_alpha(v) for v in alpha]
             return self.morph(x, alphas)
         return self.morph(x, [_check_alpha(alpha)])[:, 0]
+
+    def translate_kwargs(
+        self, values: dict[str, Any], ctx: Context
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        shared, per_input = super().translate_kwargs(values, ctx)
+        n, alpha = values.get("morph"), values.get("alpha")
+        if n is None and alpha is None:
+            return shared, per_input
+        if values.get("reverse"):
+            raise XDomainError(
+                "--morph/--alpha run from a (alpha 0) to b (alpha 1); drop --reverse"
+            )
+        if n is not None and alpha is not None:
+            raise XDomainError("give --morph N (a strip) or --alpha A (one position), not both")
+        shared["alpha"] = [i / (n - 1) for i in range(n)] if n is not None else alpha
+        return shared, per_input
 
     def outputs_per_input(
         self, *, target: Any = None, z: Any = None, alpha: Any = None, reverse: bool = False

@@ -109,6 +109,12 @@ class Pix2Pix(Method):
 
         save_grid([fixed["a"], self.translate(fixed["a"]), fixed["b"]], path)
 
+    @classmethod
+    def metrics(cls, kind: str) -> dict[str, str]:
+        from xdomain.metrics import paired
+
+        return paired.METRICS
+
     def evaluate(self, data: Any, cfg: Any) -> dict[str, float]:
         from xdomain.metrics.paired import evaluate_paired
 

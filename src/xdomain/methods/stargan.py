@@ -39,11 +39,27 @@ from xdomain.labels import LabelSpace
 from xdomain.limits import check_outputs
 from xdomain.losses import gradient_penalty
 from xdomain.methods.base import Batch, DataSpec, Method
+from xdomain.methods.options import Context, Option
 from xdomain.nn.stargan import StarDiscriminator, StarGenerator
 
 
 class StarGAN(Method):
     translate_options = frozenset({"target"})
+    cli_options = (
+        Option(
+            "--target",
+            "target",
+            "target labels ('hair=blond,male=0'); the attributes not named keep what D_cls reads"
+            " in each input",
+            metavar="SPEC",
+        ),
+        Option(
+            "--all-targets",
+            "all_targets",
+            "every target of the official test grid, side by side after the input",
+            switch=True,
+        ),
+    )
     layout = "labelled"
     sample_rows = "per data set: input, then one row per target of the official test grid"
 
@@ -192,6 +208,14 @@ class StarGAN(Method):
             return conds
         return [(str(target), self.space.parse(str(target), base))]
 
+    def translate_kwargs(
+        self, values: dict[str, Any], ctx: Context
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        if values.get("all_targets") and values.get("target"):
+            raise XDomainError("give --target SPEC or --all-targets, not both")
+        target = "all" if values.get("all_targets") else values.get("target")
+        return ({"target": target} if target else {}), {}
+
     def outputs_per_input(
         self, *, target: Any = None, z: Any = None, alpha: Any = None, reverse: bool = False
     ) -> int:
@@ -222,6 +246,12 @@ class StarGAN(Method):
             grid = self.translate(fixed[f"x{k}"], target="all")  # (B, 1 + K, C, H, W)
             rows.extend(grid.unbind(1))
         save_grid(rows, path)
+
+    @classmethod
+    def metrics(cls, kind: str) -> dict[str, str]:
+        from xdomain.metrics import attributes
+
+        return attributes.METRICS
 
     def evaluate(self, data: Any, cfg: Any) -> dict[str, float]:
         from xdomain.metrics.attributes import evaluate_targets

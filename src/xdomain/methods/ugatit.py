@@ -37,11 +37,13 @@ from torch import Tensor
 from xdomain.errors import ConfigError
 from xdomain.losses import cam_loss, gan_d_heads, gan_g_heads
 from xdomain.methods.base import Batch, DataSpec, Method
+from xdomain.methods.options import REVERSE
 from xdomain.nn.ugatit import UGATITDiscriminator, UGATITGenerator
 
 
 class UGATIT(Method):
     bidirectional = True
+    cli_options = (REVERSE,)
     sample_rows = (
         "a, G_ab's attention, G_ab(a), D_b's attention on it; b, G_ba's attention, G_ba(b),"
         " D_a's attention on it"

@@ -27,6 +27,15 @@ from typing import Any
 
 import torch
 
+# what `evaluate_paired` returns that can select a checkpoint, and which direction is better
+METRICS: dict[str, str] = {
+    "diversity": "max",
+    "diversity_l1": "max",  # outputs of one input differ
+    "acc": "max",
+    "kid_judge": "min",
+    "l1": "min",  # |b - G(a, E(b))| on held-out pairs
+}
+
 DIVERSITY_INPUTS = 100
 DIVERSITY_SAMPLES = 20
 Z_SEED = 1234  # the codes of every evaluation
@@ -73,7 +82,7 @@ def sample_outputs(method: Any, x: torch.Tensor, k: int, batch_size: int = 64) -
         y = translate_all(method, x, batch_size=batch_size)
         return y[:, None].expand(-1, k, *y.shape[1:])
     g = torch.Generator().manual_seed(Z_SEED)
-    z = torch.randn(k, method.cfg.nz, generator=g)  # (K, nz)
+    z = torch.randn(k, method.code_dim, generator=g)  # (K, nz)
     out = [method.translate(x[i : i + batch_size], z=z) for i in range(0, len(x), batch_size)]
     return torch.cat(out)
 

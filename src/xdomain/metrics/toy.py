@@ -24,6 +24,16 @@ import numpy as np
 import torch
 from torch import Tensor
 
+# what `evaluate_toy` returns that can select a checkpoint, and which direction is better
+METRICS: dict[str, str] = {
+    "modes_covered": "max",
+    "modes_distinct": "max",
+    "modes_a_on": "max",
+    "on_mode_frac": "max",
+    "mode_purity": "max",
+    "d_b_fake": "",
+}
+
 N_SIGMA = 3.0  # an isotropic 2-D Gaussian keeps 98.9% of its mass within 3 sigma
 MIN_SHARE = 0.01  # covered from 1% of the points: a tenth of a fair share at K = 10
 

@@ -31,6 +31,29 @@ from typing import Any
 
 import torch
 
+# What `evaluate_translation` may return that can select a checkpoint (`eval.select`), with the
+# direction that is better ("max"/"min"); `kid_judge_std` is a spread, not a quality
+METRICS: dict[str, str] = {
+    "acc": "max",
+    "val_acc": "max",
+    "fid_judge": "min",
+    "kid_judge": "min",
+    "style_bold": "max",
+    "style_italic": "max",
+    "diversity": "max",
+    "acc_seen_fonts": "max",  # with data.holdout_fonts only
+    "acc_heldout_fonts": "max",
+    "target_acc": "max",  # target = a class subset of a labelled set (fashion:bag)
+    "domain_acc": "max",  # unlabelled folders: real a vs real b judge
+    # b -> a, for methods that learn both directions
+    "ba_acc": "max",
+    "ba_target_acc": "max",
+    "ba_domain_acc": "max",
+    "ba_kid_judge": "min",
+    "cycle_a": "min",
+    "cycle_b": "min",
+}
+
 PRINTED_SOURCES = ("digits-printed", "digits-printed-system")
 STYLE_PAIRS = 200  # bold and italic pairs each, from the printed test stream (metrics.style)
 
