@@ -3,7 +3,7 @@ modules import each other through any path. The layers, lowest first:
 
 0 foundations   errors, io, paths, repro, limits, version, schema (Range, the conversion),
                 sections (the data/train/eval config sections), rundir, outputs
-1 building blocks  nn, losses, labels, grid
+1 building blocks  nn, losses, labels, grid, optim (backward, steps, the all-reduce)
 2 data          data.*, datamodule, fingerprint
 3 metrics       metrics.* (neither evaluate nor methods)
 4 the contract  methods.base, methods.options (the translate options a method declares)
@@ -36,7 +36,7 @@ LAYERS: list[tuple[str, ...]] = [
         "xdomain.rundir",
         "xdomain.outputs",
     ),
-    ("xdomain.nn", "xdomain.losses", "xdomain.labels", "xdomain.grid"),
+    ("xdomain.nn", "xdomain.losses", "xdomain.labels", "xdomain.grid", "xdomain.optim"),
     ("xdomain.data", "xdomain.datamodule", "xdomain.fingerprint"),
     ("xdomain.metrics",),
     ("xdomain.methods.base", "xdomain.methods.options"),

@@ -31,7 +31,8 @@ from xdomain.fingerprint import compare as compare_fingerprints
 from xdomain.fingerprint import data_fingerprint
 from xdomain.io import atomic_write_text
 from xdomain.methods import METHODS
-from xdomain.methods.base import Method, check_finite
+from xdomain.methods.base import Method
+from xdomain.optim import Stepper, all_reduce_mean, check_finite
 from xdomain.outputs import check_run_out
 from xdomain.version import __version__
 
@@ -161,7 +162,7 @@ class Trainer:
         check_layout(cfg.method, METHODS[cfg.method].layout, cfg.data)
         self.data = build_data(cfg.data, n_val=cfg.eval.n_val if cfg.eval.select else 0)
         self.method = build_method(cfg, self.data).to(self.acc.device)
-        self.method.attach(self.acc)
+        self.method.attach(Stepper(self.acc))
         if self.main:
             self.method.artifact_dir = self.out / "figures"
         self.method.setup(self.data)
@@ -475,13 +476,7 @@ class Trainer:
         Gradients are averaged in `Method.update`, so parameters stay identical; buffers are
         updated by each process's own forward passes and would drift apart without this.
         """
-        bufs = [b for b in self.method.buffers() if b.is_floating_point()]
-        if bufs:
-            flat = self.acc.reduce(torch.cat([b.reshape(-1) for b in bufs]), reduction="mean")
-            offset = 0
-            for b in bufs:
-                b.copy_(flat[offset : offset + b.numel()].view_as(b))
-                offset += b.numel()
+        all_reduce_mean(self.acc, [b for b in self.method.buffers() if b.is_floating_point()])
 
     def _final_metrics(self) -> dict[str, float]:
         """The last eval record (and the best checkpoint's, when one is selected)."""

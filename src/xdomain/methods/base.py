@@ -8,7 +8,6 @@ The Trainer knows nothing about any single method.
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,9 +19,9 @@ import torch
 from torch import Tensor, nn
 
 from xdomain.data.types import Batch, DataSpec
-from xdomain.errors import NonFiniteLossError, XDomainError
+from xdomain.errors import XDomainError
 from xdomain.methods.options import Context, Option
-from xdomain.nn.pool import ImagePool
+from xdomain.optim import Stepper
 
 
 class Method(nn.Module):
@@ -53,7 +52,7 @@ class Method(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.spec = spec
-        self.accelerator: Any = None  # set by the Trainer (accelerate.Accelerator)
+        self.stepper = Stepper()  # plain steps; the Trainer attaches its own (`attach`)
         # where a method may write extra figures of a run (the Trainer sets `<run>/figures`);
         # None outside a run (the Python API): such figures are then skipped
         self.artifact_dir: Path | None = None
@@ -149,75 +148,30 @@ class Method(nn.Module):
             self.train(was_training)
 
     # ------------------------------------------------------------------ shared machinery
-    def attach(self, accelerator: Any) -> None:
-        self.accelerator = accelerator
+    def attach(self, stepper: Stepper) -> None:
+        """The Trainer's `Stepper`: devices, precision and processes stay out of the method."""
+        self.stepper = stepper
 
     def update(
-        self,
-        opt: torch.optim.Optimizer,
-        loss: Tensor,
-        *,
-        retain_graph: bool = False,
+        self, opt: torch.optim.Optimizer, loss: Tensor, *, retain_graph: bool = False
     ) -> None:
-        """zero_grad -> backward (scaled under fp16) -> average grads over processes -> step.
-
-        Gradients are averaged here rather than by wrapping networks in DDP: GAN methods call the
-        same D several times per step and backpropagate several losses, which DDP's one-forward-
-        one-backward bookkeeping does not fit.
-        """
+        """zero_grad -> backward -> step, for one optimizer (`xdomain.optim.Stepper`)."""
         opt.zero_grad(set_to_none=True)
         self.backward(loss, retain_graph=retain_graph)
         self.step(opt)
 
     def backward(
-        self,
-        loss: Tensor,
-        *,
-        retain_graph: bool = False,
-        inputs: list[Tensor] | None = None,
+        self, loss: Tensor, *, retain_graph: bool = False, inputs: list[Tensor] | None = None
     ) -> None:
-        """Accumulate the gradients of `loss` (scaled under fp16), for an update order that sums
-        several backward passes into one step: BicycleGAN backpropagates the E+G loss, then a
-        latent loss into G alone (`inputs`: G's parameters), then steps both optimizers. Zero
-        the gradients first (`opt.zero_grad`), and finish with `step`."""
-        if not torch.isfinite(loss.detach()).all():
-            raise NonFiniteLossError(
-                f"loss is {loss.item()} at this step: training diverged; lower the learning "
-                "rate or use precision=fp32; the last good checkpoint is kept"
-            )
-        acc = self.accelerator
-        scaler = getattr(acc, "scaler", None) if acc is not None else None
-        if scaler is not None:
-            loss = scaler.scale(loss)
-        loss.backward(retain_graph=retain_graph, inputs=inputs)
+        """Accumulate the gradients of `loss`, for an update order that sums several backward
+        passes into one step: BicycleGAN backpropagates the E+G loss, then a latent loss into
+        G alone (`inputs`: G's parameters), then steps both optimizers. Zero the gradients
+        first (`opt.zero_grad`), and finish with `step`."""
+        self.stepper.backward(loss, retain_graph=retain_graph, inputs=inputs)
 
     def step(self, *opts: torch.optim.Optimizer) -> None:
-        """Average the accumulated gradients over processes and step each optimizer; under fp16
-        the loss scale is updated once, after all of them (GradScaler's rule for several
-        optimizers in one iteration)."""
-        acc = self.accelerator
-        if acc is None:
-            for opt in opts:
-                opt.step()
-            return
-        if acc.num_processes > 1:
-            plist = [p for opt in opts for g in opt.param_groups for p in g["params"]]
-            grads = [p.grad for p in plist if p.grad is not None]
-            if grads:
-                flat = torch.cat([g.reshape(-1) for g in grads])
-                flat = acc.reduce(flat, reduction="mean")
-                offset = 0
-                for g in grads:
-                    g.copy_(flat[offset : offset + g.numel()].view_as(g))
-                    offset += g.numel()
-        scaler = getattr(acc, "scaler", None)
-        for opt in opts:
-            if scaler is not None:
-                scaler.step(opt)
-            else:
-                opt.step()
-        if scaler is not None:
-            scaler.update()
+        """Step these optimizers on the accumulated gradients (averaged over processes)."""
+        self.stepper.step(*opts)
 
     @staticmethod
     def requires_grad(*nets: nn.Module, flag: bool) -> None:
@@ -373,24 +327,6 @@ _INPUT_HELP = (
 )
 
 
-class HistoryPools:
-    """For a method with history pools of past fakes (`pool_a`, `pool_b`: `xdomain.nn.pool`) in
-    front of its discriminators: the pools are training state outside `state_dict`, so this
-    mixin saves them with every checkpoint and restores them on resume. List it before
-    `Method`: `class CycleGAN(HistoryPools, Method)`."""
-
-    pool_a: ImagePool
-    pool_b: ImagePool
-
-    def train_state(self) -> dict[str, Tensor]:
-        return {"pool_a": self.pool_a.state(), "pool_b": self.pool_b.state()}
-
-    def load_train_state(self, tensors: dict[str, Tensor]) -> None:
-        device = next(self.parameters()).device  # type: ignore[attr-defined]
-        self.pool_a.load_state(tensors.get("pool_a", torch.zeros(0)), device)
-        self.pool_b.load_state(tensors.get("pool_b", torch.zeros(0)), device)
-
-
 def _describe(x: Any) -> str:
     if isinstance(x, (list, tuple)):
         inner = {type(v).__name__ for v in x}
@@ -443,13 +379,3 @@ def tensor_to_pil(t: Tensor) -> Any:
     arr = ((t.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu()
     arr = arr.numpy()
     return Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr)
-
-
-def check_finite(logs: dict[str, float], step: int) -> None:
-    bad = {k: v for k, v in logs.items() if not math.isfinite(v)}
-    if bad:
-        k, v = next(iter(bad.items()))
-        raise NonFiniteLossError(
-            f"step {step}: {k} = {v}: training diverged; lower the learning rate or use "
-            "train.precision=fp32; the last good checkpoint is kept"
-        )

@@ -30,11 +30,11 @@ from torch import Tensor
 
 from xdomain.errors import ConfigError
 from xdomain.losses import GanKind, gan_d_fake, gan_d_real, gan_g
-from xdomain.methods.base import Batch, DataSpec, HistoryPools, Method
+from xdomain.methods.base import Batch, DataSpec, Method
 from xdomain.methods.options import REVERSE
 from xdomain.nn import init_weights
 from xdomain.nn.patchgan import PatchDiscriminator
-from xdomain.nn.pool import ImagePool
+from xdomain.nn.pool import HistoryPools, ImagePool
 from xdomain.nn.resnet import ResnetGenerator
 
 

@@ -666,8 +666,7 @@ class DTN(Method):
             )
         if not self.f_from_cache:
             # one bar, not one per torchrun process (each trains the same f: it is deterministic)
-            acc = self.accelerator
-            progress = acc is None or bool(getattr(acc, "is_main_process", True))
+            progress = self.stepper.is_main_process
             state = train_f(x, y, self.spec, self.cfg, progress=progress, xt=xt)
             self.f.load_state_dict(state)  # copies into f's parameters, wherever they live
             tensors = {k: v.contiguous() for k, v in state.items()}

@@ -48,10 +48,10 @@ from torch import Tensor
 from xdomain.errors import ConfigError, XDomainError, short
 from xdomain.limits import check_outputs
 from xdomain.losses import cam_loss, gan_d_heads, gan_g_heads
-from xdomain.methods.base import Batch, DataSpec, HistoryPools, Method
+from xdomain.methods.base import Batch, DataSpec, Method
 from xdomain.methods.options import REVERSE, Context, Option, strip_steps, unit_float
 from xdomain.nn.morph import MorphDiscriminator, MorphGenerator, domain_code
-from xdomain.nn.pool import ImagePool
+from xdomain.nn.pool import HistoryPools, ImagePool
 
 
 class MorphUGATIT(HistoryPools, Method):  # pools saved with checkpoints

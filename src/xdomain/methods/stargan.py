@@ -129,7 +129,7 @@ class StarGAN(Method):
         with torch.no_grad():  # D's step needs no graph through G
             fake = self.G(x, c_trg)
         d_fake = self.D(fake)[0].mean()
-        scaler = getattr(self.accelerator, "scaler", None)
+        scaler = self.stepper.scaler
         d_gp = gradient_penalty(lambda v: self.D(v)[0], x, fake, scaler=scaler)
         loss_d = d_real + d_fake + c.lambda_cls * d_cls + c.lambda_gp * d_gp
         self.update(self.opt_d, loss_d)

@@ -52,3 +52,21 @@ class ImagePool:
                 f"pool state holds {len(images)} images, more than its size {self.size}"
             )
         self.images = [im.to(device) for im in images] if images.numel() else []
+
+
+class HistoryPools:
+    """For a method with history pools of past fakes (`pool_a`, `pool_b`: `xdomain.nn.pool`) in
+    front of its discriminators: the pools are training state outside `state_dict`, so this
+    mixin saves them with every checkpoint and restores them on resume. List it before
+    `Method`: `class CycleGAN(HistoryPools, Method)`."""
+
+    pool_a: ImagePool
+    pool_b: ImagePool
+
+    def train_state(self) -> dict[str, Tensor]:
+        return {"pool_a": self.pool_a.state(), "pool_b": self.pool_b.state()}
+
+    def load_train_state(self, tensors: dict[str, Tensor]) -> None:
+        device = next(self.parameters()).device  # type: ignore[attr-defined]
+        self.pool_a.load_state(tensors.get("pool_a", torch.zeros(0)), device)
+        self.pool_b.load_state(tensors.get("pool_b", torch.zeros(0)), device)
