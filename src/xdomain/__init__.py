@@ -23,11 +23,12 @@ def load(path: str | Path, *, device: str = "cpu", ckpt: str = "latest") -> Meth
     `checkpoint_path`, `checkpoint_step`, `run_config` (the run's resolved config mapping) and
     `data_fingerprint` (what it was trained on; see `xdomain.fingerprint`).
     """
+    import torch
+
     from xdomain import checkpoint
-    from xdomain.config import build_config
+    from xdomain.config import build_config, build_method
     from xdomain.errors import CheckpointError, XDomainError, short
-    from xdomain.methods import METHODS
-    from xdomain.methods.base import DataSpec
+    from xdomain.methods.base import DataSpec, Provenance
     from xdomain.schema import from_dict
     from xdomain.sections import data_kind
 
@@ -47,15 +48,18 @@ def load(path: str | Path, *, device: str = "cpu", ckpt: str = "latest") -> Meth
             f"'{where}': field 'spec' ({short(what)}) does not match its config {want}; the file"
             " was edited or damaged: use another step-* checkpoint"
         )
-    method = METHODS[cfg.method](cfg.model, spec)
+    with torch.random.fork_rng():  # loading leaves the caller's random state alone
+        method = build_method(cfg, spec)
     checkpoint.load_weights(method, model_t, path_c, cfg.method)
-    method.run_config = state["config"]
-    method.checkpoint_step = state["step"]
-    method.checkpoint_path = path_c
-    method.data_fingerprint = state.get("data")  # what it was trained on (xdomain.fingerprint)
-    # `xdomain convert`: which official files it came from, and networks no file provided
-    method.converted_from = state.get("converted_from")
     untrained = state.get("untrained", [])
+    method.provenance = Provenance(
+        checkpoint_path=path_c,
+        checkpoint_step=state["step"],
+        run_config=state["config"],
+        data_fingerprint=state.get("data"),  # what it was trained on (xdomain.fingerprint)
+        converted_from=state.get("converted_from"),  # `xdomain convert`: the official files
+    )
+    # networks no official file provided (`xdomain convert`)
     method.untrained = [str(u) for u in untrained] if isinstance(untrained, list) else []
     try:
         return method.to(device).eval()

@@ -284,3 +284,13 @@ def to_dict(cfg: RunConfig) -> dict[str, Any]:
 
 def to_yaml(cfg: RunConfig) -> str:
     return yaml.safe_dump(to_dict(cfg), sort_keys=False)
+
+
+def build_method(cfg: RunConfig, spec: Any) -> Any:
+    """The method a config names, built for data described by `spec` (a `DataSpec`), its
+    initial weights seeded by `cfg.seed` (identical in every process): the one constructor of
+    training, `xdomain.load` and `xdomain convert`."""
+    import torch
+
+    torch.manual_seed(cfg.seed)
+    return METHODS[cfg.method](cfg.model, spec)

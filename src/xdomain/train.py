@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from xdomain import checkpoint as ckpt
 from xdomain import rundir
 from xdomain.config import RunConfig, to_dict, to_yaml
+from xdomain.config import build_method as config_build_method
 from xdomain.datamodule import TwoDomainData, build_data
 from xdomain.errors import (
     CheckpointError,
@@ -98,12 +99,10 @@ def lr_lambda(steps: int, decay_start: int | None):
     return f
 
 
-def build_method(cfg: RunConfig, data: TwoDomainData | None, spec: Any = None) -> Method:
-    torch.manual_seed(cfg.seed)  # identical initial weights in every process
-    cls = METHODS[cfg.method]
-    if data is not None:
-        check_layout(cfg.method, cls.layout, cfg.data)
-    return cls(cfg.model, spec if spec is not None else data.spec)
+def build_method(cfg: RunConfig, data: TwoDomainData) -> Method:
+    """The method for training on `data` (its layout checked first): `config.build_method`."""
+    check_layout(cfg.method, METHODS[cfg.method].layout, cfg.data)
+    return config_build_method(cfg, data.spec)
 
 
 def check_layout(method: str, layout: str, data: Any) -> None:

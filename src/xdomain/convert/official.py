@@ -37,7 +37,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import Tensor
 
 from xdomain.checkpoint import check_finite_weights
@@ -176,9 +175,8 @@ def convert(
     StarGAN only, the CelebA attributes of a model whose c_dim is not an official one."""
     from xdomain import checkpoint as ckpt
     from xdomain import rundir
-    from xdomain.config import RunConfig, to_dict, to_yaml
+    from xdomain.config import RunConfig, build_method, to_dict, to_yaml
     from xdomain.io import atomic_write_text
-    from xdomain.methods import METHODS
     from xdomain.outputs import check_run_out
 
     if family not in FAMILIES:
@@ -204,19 +202,6 @@ def convert(
     model, spec = _model_config(
         family, g_kw, d_kw, attrs or [], e_kw=read.get("E", ("", {}, {}))[2]
     )
-    method_cls = METHODS[method_name]
-    torch.manual_seed(0)
-    method = method_cls(model, spec)
-    for role, (path, state, _) in read.items():
-        try:
-            getattr(method, role).load_state_dict(state, strict=True)
-        except RuntimeError as e:
-            first = str(e).strip().splitlines()
-            raise CheckpointError(
-                f"'{path}': its {role} does not fit the networks of the other files"
-                f" ({first[1].strip() if len(first) > 1 else first[0]}); convert it alone"
-            ) from None
-
     from xdomain.sections import DataConfig
 
     cfg = RunConfig(
@@ -231,6 +216,17 @@ def convert(
             channels=spec.channels,
         ),
     )
+    method = build_method(cfg, spec)  # seeded: the untrained networks are reproducible
+    for role, (path, state, _) in read.items():
+        try:
+            getattr(method, role).load_state_dict(state, strict=True)
+        except RuntimeError as e:
+            first = str(e).strip().splitlines()
+            raise CheckpointError(
+                f"'{path}': its {role} does not fit the networks of the other files"
+                f" ({first[1].strip() if len(first) > 1 else first[0]}); convert it alone"
+            ) from None
+
     out.mkdir(parents=True, exist_ok=True)
     for f in map(Path, files):  # --overwrite removes the artefacts: never an input among them
         for name in rundir.ARTEFACTS:

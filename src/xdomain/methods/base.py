@@ -11,6 +11,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -22,6 +23,19 @@ from xdomain.data.types import Batch, DataSpec
 from xdomain.errors import XDomainError
 from xdomain.methods.options import Context, Option
 from xdomain.optim import Stepper
+
+
+@dataclass
+class Provenance:
+    """Where a loaded method comes from (`xdomain.load`): its checkpoint and step, the run's
+    resolved config (a mapping), what it was trained on (`xdomain.fingerprint`) and, for a
+    converted official checkpoint, the files it was converted from."""
+
+    checkpoint_path: Path | None = None
+    checkpoint_step: int | None = None
+    run_config: dict[str, Any] = field(default_factory=dict)
+    data_fingerprint: dict[str, Any] | None = None
+    converted_from: dict[str, Any] | None = None
 
 
 class Method(nn.Module):
@@ -58,6 +72,14 @@ class Method(nn.Module):
         self.artifact_dir: Path | None = None
         # networks a converted official checkpoint did not provide (`xdomain convert`)
         self.untrained: list[str] = []
+        self.provenance = Provenance()  # filled by `xdomain.load`
+
+    # what `xdomain.load` read, as attributes (`m.checkpoint_path` ...): one record underneath
+    checkpoint_path = property(lambda self: self.provenance.checkpoint_path)
+    checkpoint_step = property(lambda self: self.provenance.checkpoint_step)
+    run_config = property(lambda self: self.provenance.run_config)
+    data_fingerprint = property(lambda self: self.provenance.data_fingerprint)
+    converted_from = property(lambda self: self.provenance.converted_from)
 
     # ------------------------------------------------------------------ to implement
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
