@@ -42,6 +42,7 @@ from xdomain.config import load_config
 
 RESULTS = Path(__file__).parent / "results"
 ABLATIONS = [
+    "dtn-digits-paper",  # the paper's own configuration: none of the default's additions
     "dtn-digits-probs",  # the class-probability variant: a row beside the paper's feature path
     "dtn-digits-no-const",
     "dtn-digits-no-tid",

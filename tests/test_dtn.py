@@ -8,9 +8,11 @@ import itertools
 import pytest
 import torch
 
+from xdomain.classifier import pseudo_labels, train_f
 from xdomain.config import load_config
+from xdomain.data.augment import augment_source, augment_target
 from xdomain.methods.base import DataSpec
-from xdomain.methods.dtn import DTN, augment_source, augment_target, pseudo_labels, train_f
+from xdomain.methods.dtn import DTN
 from xdomain.train import Trainer
 
 TINY = [

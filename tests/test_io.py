@@ -119,12 +119,12 @@ def _disk_full(path: str) -> None:
 
 
 def test_f_cache_write_failure_is_a_warning_not_a_crash(tmp_path, monkeypatch):
-    import xdomain.methods.dtn as dtn_mod
+    import safetensors.torch as st_mod  # the shared cache (`io.cached_safetensors`) writes with it
 
     spec = DataSpec(num_classes_a=10, num_classes_b=10)
     cfg = DTN.Config(width_f=4, width_g=4, width_d=4, feat_dim=8, f_steps=3, f_batch=8)
     x, y = torch.rand(32, 3, 32, 32) * 2 - 1, torch.arange(32) % 10
-    monkeypatch.setattr(dtn_mod, "save_file", lambda tensors, path: _disk_full(path))
+    monkeypatch.setattr(st_mod, "save_file", lambda tensors, path: _disk_full(path))
     m = DTN(cfg, spec)
     with pytest.warns(UserWarning, match="could not cache f"):
         m.load_or_train_f(x, y)

@@ -4,7 +4,7 @@ modules import each other through any path. The layers, lowest first:
 0 foundations   errors, io, paths, repro, limits, version, schema (Range, the conversion),
                 sections (the data/train/eval config sections), rundir, outputs
 1 building blocks  nn, losses, labels, grid, optim (backward, steps, the all-reduce)
-2 data          data.*, datamodule, fingerprint
+2 data          data.*, datamodule, fingerprint, classifier (training a small classifier)
 3 metrics       metrics.* (neither evaluate nor methods)
 4 the contract  methods.base, methods.options (the translate options a method declares)
 5 method files  methods.<name>: each imports the contract and lower layers, never another method
@@ -37,7 +37,7 @@ LAYERS: list[tuple[str, ...]] = [
         "xdomain.outputs",
     ),
     ("xdomain.nn", "xdomain.losses", "xdomain.labels", "xdomain.grid", "xdomain.optim"),
-    ("xdomain.data", "xdomain.datamodule", "xdomain.fingerprint"),
+    ("xdomain.data", "xdomain.datamodule", "xdomain.fingerprint", "xdomain.classifier"),
     ("xdomain.metrics",),
     ("xdomain.methods.base", "xdomain.methods.options"),
     ("xdomain.methods.*",),  # the method files

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
+from xdomain.data.augment import diff_augment
 from xdomain.losses import (
-    diff_augment,
     gan_d,
     gan_d_fake,
     gan_d_heads,

@@ -17,6 +17,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 # Read once at import (os.umask can only be read by setting it, which would race with threads
 # creating files later): temporary files get the permissions an ordinary open() would give.
@@ -116,3 +117,44 @@ def verified(path: str | Path) -> bool:
         )
     except (OSError, ValueError):  # ValueError: JSON and UnicodeDecodeError
         return False
+
+
+def cached_safetensors(
+    path: str | Path,
+    build: Callable[[], dict[str, Any]],
+    what: str,
+    check: Callable[[dict[str, Any]], None] | None = None,
+) -> tuple[dict[str, Any], bool]:
+    """A content-addressed cache of tensors: -> (the tensors, whether they came from the cache).
+
+    A cache file that passes `verified` is loaded (and handed to `check`, which raises when it
+    does not fit); one that fails, or any error reading it, is rebuilt with a warning, never
+    fatal. A cache that cannot be written (full or read-only disk) costs the next run a rebuild,
+    with a warning. `what` names the cache in those warnings ("f", "judge").
+    """
+    import warnings
+
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file, save_file
+
+    path = Path(path)
+    if verified(path):
+        try:
+            tensors = load_file(str(path))
+            if check is not None:
+                check(tensors)
+            return tensors, True
+        except (SafetensorError, OSError, RuntimeError, ValueError) as e:
+            warnings.warn(f"cached {what} {path} is unusable ({e}); retraining", stacklevel=3)
+    elif path.exists():
+        warnings.warn(
+            f"cached {what} {path} fails its sha256 check (truncated, damaged or no sidecar);"
+            " retraining",
+            stacklevel=3,
+        )
+    tensors = {k: v.contiguous() for k, v in build().items()}
+    try:
+        write_verified(path, lambda tmp: save_file(tensors, str(tmp)))
+    except OSError as e:
+        warnings.warn(f"could not cache {what} at {path} ({e}); continuing", stacklevel=3)
+    return tensors, False

@@ -40,260 +40,36 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
+from xdomain.classifier import train_f
+from xdomain.data.augment import (
+    F_AUGMENTS,
+    TID_AUGMENTS,
+    augment_target,
+    diff_augment,
+    parse_policy,
+)
 from xdomain.errors import ConfigError
-from xdomain.io import verified, write_verified
-from xdomain.losses import diff_augment, gan_d_fake, gan_d_real, gan_g, tv_loss
+from xdomain.io import cached_safetensors
+from xdomain.losses import gan_d_fake, gan_d_real, gan_g, tv_loss
 from xdomain.methods.base import Batch, DataSpec, Method
-from xdomain.nn import conv_block, deconv_block, init_weights, maybe_sn
+from xdomain.nn import init_weights
+from xdomain.nn.dtn import Decoder, Discriminator, FeatureNet, MapDecoder
 from xdomain.paths import cache_dir
-from xdomain.repro import one_thread
 from xdomain.schema import Range
 
 # Part of f's cache key: bump when f's architecture, augmentation or training loop changes.
 F_VERSION = 2  # 2: trained on one CPU thread, whatever the caller's thread count
 # Ternary D classes (the paper's 1, 2, 3 counted from 0).
 FAKE_SOURCE, FAKE_TARGET, REAL_TARGET = 0, 1, 2
-
-
-# ----------------------------------------------------------------------------- networks
-
-
-class FeatureNet(nn.Module):
-    """f: (B, C, 32, 32) -> (B, feat_dim) features, plus a linear head for f's pretraining.
-
-    The reference architecture: three stride-2 convs (32 -> 16 -> 8 -> 4) and a 4x4 valid conv
-    to a 1x1 feature map, which is also g's input.
-    """
-
-    def __init__(self, channels: int, width: int, feat_dim: int, num_classes: int) -> None:
-        super().__init__()
-        w = width
-        self.body = nn.Sequential(
-            conv_block(channels, w, norm="none", act="lrelu"),  # (B, w, 16, 16)
-            conv_block(w, 2 * w, norm="batch", act="lrelu"),  # (B, 2w, 8, 8)
-            conv_block(2 * w, 4 * w, norm="batch", act="lrelu"),  # (B, 4w, 4, 4)
-            nn.Conv2d(4 * w, feat_dim, 4, 1, 0),  # (B, feat_dim, 1, 1)
-        )
-        self.head = nn.Sequential(nn.LeakyReLU(0.2), nn.Linear(feat_dim, num_classes))
-
-    def forward(self, x: Tensor) -> Tensor:
-        """(B, C, H, W) -> (B, feat_dim) features f(x)."""
-        return self.body(x).flatten(1)
-
-    def logits(self, x: Tensor) -> Tensor:
-        """(B, C, H, W) -> (B, num_classes) class logits."""
-        return self.head(self(x))
-
-    def feature_map(self, x: Tensor, layer: int) -> Tensor:
-        """An inner layer: 1 -> (B, 2w, 8, 8), 2 -> (B, 4w, 4, 4); it keeps where the ink is."""
-        return self.body[: layer + 1](x)
-
-
-class Decoder(nn.Module):
-    """g: (B, in_dim) -> (B, C, 32, 32) in [-1, 1]; transposed convs 1 -> 4 -> 8 -> 16 -> 32."""
-
-    def __init__(self, in_dim: int, width: int, channels: int, norm: str = "batch") -> None:
-        super().__init__()
-        w = width
-        self.net = nn.Sequential(
-            deconv_block(in_dim, 4 * w, 4, 1, 0, norm=norm),  # (B, 4w, 4, 4)
-            deconv_block(4 * w, 2 * w, norm=norm),  # (B, 2w, 8, 8)
-            deconv_block(2 * w, w, norm=norm),  # (B, w, 16, 16)
-            nn.ConvTranspose2d(w, channels, 4, 2, 1),  # (B, C, 32, 32)
-            nn.Tanh(),
-        )
-
-    def forward(self, h: Tensor) -> Tensor:
-        return self.net(h[:, :, None, None])
-
-
-class MapDecoder(nn.Module):
-    """g for spatial codes: (B, M + K, S, S) -> (B, C, 32, 32), S = 8 or 4, by 2x transposed
-    convs. With `squeeze` > 0 a 1x1 conv first narrows f's map (M channels) to `squeeze`
-    channels, a bottleneck that leaves the class to the K probabilities and keeps the map for
-    where the ink is; a 3x3 conv then mixes the two."""
-
-    def __init__(
-        self, map_ch: int, n_cls: int, size: int, width: int, channels: int, norm: str, squeeze: int
-    ) -> None:
-        super().__init__()
-        w = width
-        self.map_ch = map_ch
-        self.squeeze = nn.Conv2d(map_ch, squeeze, 1) if squeeze > 0 else nn.Identity()
-        in_ch = (squeeze if squeeze > 0 else map_ch) + n_cls
-        layers: list[nn.Module] = [
-            nn.Conv2d(in_ch, 4 * w, 3, 1, 1),
-            nn.BatchNorm2d(4 * w) if norm == "batch" else nn.Identity(),
-            nn.ReLU(),
-        ]
-        ch = 4 * w
-        while size < 16:
-            layers.append(deconv_block(ch, ch // 2, norm=norm))  # doubles S
-            ch, size = ch // 2, size * 2
-        layers += [nn.ConvTranspose2d(ch, channels, 4, 2, 1), nn.Tanh()]  # (B, C, 32, 32)
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, h: Tensor) -> Tensor:
-        fmap, probs = h[:, : self.map_ch], h[:, self.map_ch :]  # (B, M, S, S), (B, K, S, S)
-        return self.net(torch.cat([self.squeeze(fmap), probs], 1))
-
-
-class Discriminator(nn.Module):
-    """D: (B, C, 32, 32) -> (B, n_out) logits; n_out = 3 (ternary) or 1 (binary)."""
-
-    def __init__(self, channels: int, width: int, n_out: int, norm: str, sn: bool) -> None:
-        super().__init__()
-        w = width
-        self.net = nn.Sequential(
-            conv_block(channels, w, norm="none", act="lrelu", sn=sn),  # (B, w, 16, 16)
-            conv_block(w, 2 * w, norm=norm, act="lrelu", sn=sn),  # (B, 2w, 8, 8)
-            conv_block(2 * w, 4 * w, norm=norm, act="lrelu", sn=sn),  # (B, 4w, 4, 4)
-            maybe_sn(nn.Conv2d(4 * w, n_out, 4, 1, 0), sn),  # (B, n_out, 1, 1)
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net(x).flatten(1)
-
-
-# ----------------------------------------------------------------------------- f's augmentation
-
-F_AUGMENTS = ("gray", "invert", "autocontrast", "binarize", "thickness", "affine", "lowres")
-
-
-def parse_policy(field: str, policy: str, valid: tuple[str, ...]) -> list[str]:
-    """A comma list of augmentation ops -> its ops, or a one-line ConfigError naming `field`."""
-    ops = [p.strip() for p in policy.split(",") if p.strip()]
-    for op in ops:
-        if op not in valid:
-            raise ConfigError(f"model.{field}: unknown op '{op}'; valid: {', '.join(valid)}")
-    return ops
-
-
-def augment_source(x: Tensor, policy: str, gen: torch.Generator) -> Tensor:
-    """Make (B, C, H, W) printed digits in [-1, 1] look more like handwriting, per image at random.
-
-    Only generic image operations that need no target labels: `gray` (luma to every channel),
-    `invert` (dark-on-light <-> light-on-dark), `autocontrast` (grey, turned so the border is dark,
-    stretched to [-1, 1]: light ink on black), `binarize` (a steep contrast curve around the
-    image mean: flat ink, flat background), `thickness` (3x3 max or min filter: bolder or
-    thinner strokes), `affine` (rotation, shear, scale, shift), `lowres` (down to 6-16 px and back
-    up: the blur of an upsampled small scan). Each op is applied to half the images.
-    """
-    b, c, h, w = x.shape
-    ops = parse_policy("f_augment", policy, F_AUGMENTS)
-
-    def pick() -> Tensor:
-        return (torch.rand(b, generator=gen) < 0.5)[:, None, None, None]  # (B, 1, 1, 1)
-
-    for op in ops:
-        if op == "gray" and c == 3:
-            luma = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2])[:, None]  # (B, 1, H, W)
-            x = torch.where(pick(), luma.expand_as(x), x)
-        elif op == "invert":
-            x = torch.where(pick(), -x, x)
-        elif op == "autocontrast":
-            gray = x.mean(1, keepdim=True)  # (B, 1, H, W)
-            ring = torch.ones_like(gray[:1], dtype=torch.bool)
-            ring[..., 3:-3, 3:-3] = False  # the 3 px border: mostly background
-            dark_ink = gray[:, :, ring[0, 0]].mean((1, 2)) > gray.mean((1, 2, 3))  # (B,)
-            gray = torch.where(dark_ink[:, None, None, None], -gray, gray)
-            lo = gray.amin((1, 2, 3), keepdim=True)
-            hi = gray.amax((1, 2, 3), keepdim=True)
-            gray = (gray - lo) / (hi - lo).clamp_min(1e-3) * 2 - 1
-            x = torch.where(pick(), gray.expand_as(x), x)
-        elif op == "binarize":
-            mean = x.mean((1, 2, 3), keepdim=True)
-            std = x.std((1, 2, 3), keepdim=True).clamp_min(1e-3)
-            x = torch.where(pick(), torch.tanh(3 * (x - mean) / std), x)
-        elif op == "thickness":
-            thick = F.max_pool2d(x, 3, 1, 1)
-            thin = -F.max_pool2d(-x, 3, 1, 1)
-            which = torch.rand(b, generator=gen)[:, None, None, None]
-            x = torch.where(which < 1 / 3, thick, torch.where(which < 2 / 3, thin, x))
-        elif op == "affine":
-            u = torch.rand(b, 5, generator=gen) * 2 - 1  # (B, 5) in [-1, 1]
-            ang, shear = u[:, 0] * math.radians(15), u[:, 1] * 0.3
-            # digit size x0.7 .. x1.1: printed digits fill the frame, scanned ones have a margin
-            size = 0.9 + 0.2 * u[:, 2]
-            cos, sin = torch.cos(ang) / size, torch.sin(ang) / size
-            theta = torch.stack(
-                [
-                    torch.stack([cos, -sin + shear, u[:, 3] * 0.15], 1),
-                    torch.stack([sin, cos, u[:, 4] * 0.15], 1),
-                ],
-                1,
-            )  # (B, 2, 3)
-            grid = F.affine_grid(theta, [b, c, h, w], align_corners=False)  # (B, H, W, 2)
-            x = F.grid_sample(x, grid, padding_mode="border", align_corners=False)
-        elif op == "lowres":
-            out = x.clone()
-            sizes = torch.randint(6, 17, (b,), generator=gen)
-            mask = pick()[:, 0, 0, 0]
-            for s in sizes[mask].unique().tolist():
-                sel = mask & (sizes == s)
-                small = F.interpolate(x[sel], size=(s, s), mode="area")
-                out[sel] = F.interpolate(small, size=(h, w), mode="bicubic", align_corners=False)
-            x = out.clamp(-1, 1)
-    return x
-
-
-TID_AUGMENTS = ("neighbours", "faint", "blur", "noise", "colour")
-
-
-def augment_target(x: Tensor, policy: str) -> Tensor:
-    """Make (B, C, H, W) target digits in [-1, 1] (light ink on dark) look more like source
-    digits, per image at random; L_TID then asks g(f(t')) = t, so g learns to drop what the
-    source adds. Target images only: no labels, no source images.
-
-    `neighbours` (parts of two other digits of the batch at the left and right edge, as house
-    numbers have), `faint` (ink contrast x0.3-1), `blur` (3x3 box blur), `noise` (Gaussian,
-    sigma up to 0.15), `colour` (random ink and background colours; the grey level is the
-    ink's coverage). Each op is applied to half the images, in the order given. Uses the global
-    RNG (seeded per process, saved with checkpoints).
-    """
-    b, c, _, w = x.shape
-    ops = parse_policy("tid_augment", policy, TID_AUGMENTS)
-
-    def pick() -> Tensor:
-        return torch.rand(b, 1, 1, 1, device=x.device) < 0.5  # (B, 1, 1, 1)
-
-    def uniform(lo: float, hi: float) -> Tensor:
-        return lo + (hi - lo) * torch.rand(b, 1, 1, 1, device=x.device)  # (B, 1, 1, 1)
-
-    for op in ops:
-        if op == "neighbours":
-            shift = int(torch.randint(w // 2, w * 11 // 16 + 1, ()))  # 16-22 px at 32
-            left = F.pad(x.roll(1, 0)[..., shift:], (0, shift), value=-1.0)  # moved left
-            right = F.pad(x.roll(2, 0)[..., : w - shift], (shift, 0), value=-1.0)
-            x = torch.where(pick(), torch.maximum(x, torch.maximum(left, right)), x)
-        elif op == "faint":
-            x = torch.where(pick(), -1 + (x + 1) * uniform(0.3, 1.0), x)
-        elif op == "blur":
-            blurred = F.avg_pool2d(x, 3, 1, 1, count_include_pad=False)
-            x = torch.where(pick(), blurred, x)
-        elif op == "noise":
-            noisy = (x + torch.randn_like(x) * uniform(0.0, 0.15)).clamp(-1, 1)
-            x = torch.where(pick(), noisy, x)
-        elif op == "colour":
-            ink = (x.mean(1, keepdim=True) + 1) / 2  # (B, 1, H, W) in [0, 1]
-            fg = torch.rand(b, c, 1, 1, device=x.device) * 2 - 1
-            bg = torch.rand(b, c, 1, 1, device=x.device) * 2 - 1
-            x = torch.where(pick(), bg + (fg - bg) * ink, x)
-    return x
 
 
 # ----------------------------------------------------------------------------- the method
@@ -651,29 +427,16 @@ class DTN(Method):
         """
         t0 = time.perf_counter()
         path = cache_dir("dtn") / f"f-{self._f_key(x, y, xt)}.safetensors"
-        self.f_from_cache = False
-        if verified(path):
-            try:
-                self.f.load_state_dict(load_file(str(path)))
-                self.f_from_cache = True
-            except (SafetensorError, OSError, RuntimeError, ValueError) as e:
-                warnings.warn(f"cached f {path} is unusable ({e}); retraining", stacklevel=2)
-        elif path.exists():
-            warnings.warn(
-                f"cached f {path} fails its sha256 check (truncated, damaged or no sidecar);"
-                " retraining",
-                stacklevel=2,
-            )
+        # one bar, not one per torchrun process (each trains the same f: it is deterministic)
+        progress = self.stepper.is_main_process
+        state, self.f_from_cache = cached_safetensors(
+            path,
+            lambda: train_f(x, y, self.spec, self.cfg, progress=progress, xt=xt),
+            "f",
+            check=self.f.load_state_dict,  # copies into f's parameters, wherever they live
+        )
         if not self.f_from_cache:
-            # one bar, not one per torchrun process (each trains the same f: it is deterministic)
-            progress = self.stepper.is_main_process
-            state = train_f(x, y, self.spec, self.cfg, progress=progress, xt=xt)
-            self.f.load_state_dict(state)  # copies into f's parameters, wherever they live
-            tensors = {k: v.contiguous() for k, v in state.items()}
-            try:
-                write_verified(path, lambda tmp: save_file(tensors, str(tmp)))
-            except OSError as e:  # a full or read-only cache costs the next run a retraining
-                warnings.warn(f"could not cache f at {path} ({e}); continuing", stacklevel=2)
+            self.f.load_state_dict(state)
         self.requires_grad(self.f, flag=self.cfg.finetune_f)
         self.f.eval()
         self.f_pretrain_seconds = time.perf_counter() - t0
@@ -694,108 +457,3 @@ class DTN(Method):
             for i in range(0, len(x), batch_size)
         )
         return hits / len(x)
-
-
-def train_f(
-    x: Tensor,
-    y: Tensor,
-    spec: DataSpec,
-    cfg: DTN.Config,
-    *,
-    progress: bool = True,
-    xt: Tensor | None = None,
-) -> dict[str, Tensor]:
-    """Train f as a classifier of labelled source images, then (`xt` given, `f_adapt_rounds` > 0)
-    adapt it to the unlabelled target images by self-training; returns its CPU state_dict.
-
-    `progress`: a tqdm bar (`make demo` would otherwise be silent for the minute f takes).
-
-    Seeded init, data order and augmentation inside `fork_rng`: f is a pure function of its data
-    and hyper-parameters (that is what makes the content-hash cache valid), and the caller's RNG
-    stream is left as it was.
-    """
-    # one thread: f must not depend on which process trained it first (its cache key cannot)
-    with one_thread(), torch.random.fork_rng():
-        torch.manual_seed(cfg.f_seed)
-        gen = torch.Generator().manual_seed(cfg.f_seed)
-        net = FeatureNet(spec.channels, cfg.width_f, cfg.feat_dim, max(spec.num_classes_a, 1))
-        init_weights(net)
-        opt = torch.optim.AdamW(net.parameters(), cfg.f_lr, weight_decay=1e-4)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.f_lr, total_steps=cfg.f_steps)
-        net.train()
-        bar = tqdm(
-            range(cfg.f_steps),
-            desc=f"DTN: pretraining f on {spec.name_a}",
-            unit="step",
-            leave=False,
-            disable=not progress,
-        )
-        for step in bar:
-            idx = torch.randint(0, len(x), (cfg.f_batch,), generator=gen)
-            xb = augment_source(x[idx], cfg.f_augment, gen) if cfg.f_augment else x[idx]
-            loss = F.cross_entropy(net.logits(xb), y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            if step % 50 == 0:
-                bar.set_postfix(loss=f"{loss.item():.3f}")
-        bar.close()
-        if xt is not None and cfg.f_adapt_rounds > 0:
-            self_train(net, x, y, xt, cfg, gen, progress=progress)
-    return {k: v.detach().cpu() for k, v in net.state_dict().items()}
-
-
-@torch.no_grad()
-def pseudo_labels(net: FeatureNet, xt: Tensor, keep: float) -> tuple[Tensor, Tensor]:
-    """f's labels for the (M, C, H, W) target images and which to keep: the `keep` most
-    confident share of each predicted class (class-balanced, so an easy class cannot crowd out
-    a hard one). Returns labels (M,) and a boolean mask (M,)."""
-    net.eval()
-    probs = torch.cat([net.logits(xt[i : i + 500]).softmax(1) for i in range(0, len(xt), 500)])
-    conf, label = probs.max(1)  # (M,), (M,)
-    mask = torch.zeros(len(xt), dtype=torch.bool)
-    for c in label.unique().tolist():
-        idx = (label == c).nonzero().flatten()
-        top = conf[idx].argsort(descending=True)[: max(1, math.ceil(keep * len(idx)))]
-        mask[idx[top]] = True
-    net.train()
-    return label, mask
-
-
-def self_train(
-    net: FeatureNet,
-    x: Tensor,
-    y: Tensor,
-    xt: Tensor,
-    cfg: DTN.Config,
-    gen: torch.Generator,
-    *,
-    progress: bool,
-) -> None:
-    """Rounds of self-training on the target images: relabel, keep the confident share, train on
-    half source (labels, f's augmentations) and half pseudo-labelled target batches."""
-    opt = torch.optim.AdamW(net.parameters(), cfg.f_lr / 4, weight_decay=1e-4)
-    rounds = cfg.f_adapt_rounds
-    bar = tqdm(
-        total=rounds * cfg.f_adapt_steps,
-        desc="DTN: adapting f to the target images (no labels)",
-        unit="step",
-        leave=False,
-        disable=not progress,
-    )
-    half = cfg.f_batch // 2
-    for r in range(rounds):
-        label, mask = pseudo_labels(net, xt, cfg.f_adapt_keep * (r + 1) / rounds)
-        xt_kept, yt_kept = xt[mask], label[mask]
-        for _ in range(cfg.f_adapt_steps):
-            i = torch.randint(0, len(x), (half,), generator=gen)
-            j = torch.randint(0, len(xt_kept), (half,), generator=gen)
-            xs = augment_source(x[i], cfg.f_augment, gen) if cfg.f_augment else x[i]
-            xb = torch.cat([xs, augment_source(xt_kept[j], "affine", gen)])
-            loss = F.cross_entropy(net.logits(xb), torch.cat([y[i], yt_kept[j]]))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            bar.update()
-    bar.close()

@@ -27,8 +27,8 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
+from xdomain.classifier import fit
 from xdomain.errors import DataError
 from xdomain.io import atomic_write, atomic_write_text, sha256_file
 from xdomain.paths import cache_dir
@@ -227,21 +227,16 @@ def _train(
         opt = torch.optim.AdamW(judge.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps)
         judge.train()
-        order, pos = torch.randperm(n, generator=gen), 0
-        bar = tqdm(range(cfg.steps), desc=desc, unit="step", leave=False)
-        for step in bar:
-            if pos + bs > n:  # new epoch: reshuffle, drop the ragged tail
-                order, pos = torch.randperm(n, generator=gen), 0
-            idx = order[pos : pos + bs]
-            pos += bs
-            loss = F.cross_entropy(judge(_augment(x[idx], cfg, gen)), y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            if step % 20 == 0:
-                bar.set_postfix(loss=f"{loss.item():.3f}")
-        bar.close()
+        epoch = {"order": torch.randperm(n, generator=gen), "pos": 0}
+
+        def batch() -> tuple[Tensor, Tensor]:
+            if epoch["pos"] + bs > n:  # new epoch: reshuffle, drop the ragged tail
+                epoch["order"], epoch["pos"] = torch.randperm(n, generator=gen), 0
+            idx = epoch["order"][epoch["pos"] : epoch["pos"] + bs]
+            epoch["pos"] += bs
+            return _augment(x[idx], cfg, gen), y[idx]
+
+        fit(judge, opt, sched, batch, cfg.steps, desc, every=20)
 
     acc = label_accuracy(judge, test_x, test_y)
     _freeze(judge, acc)
