@@ -52,6 +52,9 @@ def short(value: object, limit: int = 60) -> str:
         text = _REPR.repr(value)
     except ValueError:  # e.g. an int too long to print
         text = f"<{type(value).__name__}>"
+    if isinstance(value, str) and len(value) > limit:  # say how much was cut
+        tail = f" ({len(value)} chars)"
+        return clip(text, max(20, limit - len(tail))) + tail
     return clip(text, limit)
 
 
