@@ -175,7 +175,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     import xdomain
     from xdomain.config import apply_overrides, build_config
     from xdomain.datamodule import build_data
-    from xdomain.evaluate import evaluate, n_scored
+    from xdomain.evaluate import check_labels_fit, check_size_fits, evaluate, n_scored
     from xdomain.outputs import check_output_file
 
     json_path = Path(args.json) if args.json else None
@@ -200,17 +200,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.n_test:
         cfg.eval.n_test = args.n_test
     _check_converted_data(method, cfg, args.checkpoint)
-    spec = method.spec
-    if (cfg.data.channels, cfg.data.image_size) != (spec.channels, spec.image_size):
-        raise XDomainError(  # before any data are built or rendered at the wrong size
-            f"evaluate: data.channels={cfg.data.channels} data.image_size={cfg.data.image_size},"
-            f" but the model takes {spec.channels}x{spec.image_size} images; drop those overrides"
-        )
+    check_size_fits(method, cfg.data)
     # the data first: a bad data.* override is its one error, not a warning and then an error
     data = build_data(cfg.data, n_val=cfg.eval.n_val if cfg.eval.select else 0)
-    from xdomain.evaluate import check_data_fits
-
-    check_data_fits(method, data)
+    check_labels_fit(method, data)
     data_now = _check_data(method, cfg, strict=args.strict)
     n = n_scored(data, cfg.eval)
     if args.n_test and args.n_test > n:

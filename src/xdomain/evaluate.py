@@ -16,28 +16,30 @@ from xdomain.methods.base import Method
 from xdomain.sections import EvalConfig
 
 
-def check_data_fits(method: Method, data: Any) -> None:
-    """The data to score must be what the model's networks were built for: the same channels
-    and size, and for labelled data (StarGAN) the same label schemas in the same order (the
-    mask vector and D_cls's columns follow it). One line that says what differs."""
+def check_size_fits(method: Method, data_cfg: Any) -> None:
+    """Before any data are built (or rendered at the wrong size): the data's channels and size
+    must be the model's."""
+    from xdomain.errors import ConfigError
+
+    spec = method.spec
+    if (data_cfg.channels, data_cfg.image_size) != (spec.channels, spec.image_size):
+        raise ConfigError(
+            f"evaluate: data.channels={data_cfg.channels} data.image_size={data_cfg.image_size},"
+            f" but the model takes {spec.channels}x{spec.image_size} images; drop those overrides"
+        )
+
+
+def check_labels_fit(method: Method, data: Any) -> None:
+    """For labelled data (StarGAN): the data's label schemas must be the model's, in the same
+    order (the mask vector and D_cls's columns follow it). One line that says what differs."""
     from xdomain.errors import ConfigError
 
     want, got = method.spec, data.spec
-    if (want.channels, want.image_size) != (got.channels, got.image_size):
-        raise ConfigError(
-            f"the data are {got.channels}x{got.image_size} px, the model takes"
-            f" {want.channels}x{want.image_size}; drop the data.channels / data.image_size"
-            " overrides"
-        )
     if want.labels == got.labels:
         return
     names = [d.get("dataset", "?") for d in want.labels]
     given = [d.get("dataset", "?") for d in got.labels]
-    if (
-        sorted(map(str, names)) == sorted(map(str, given))
-        and len(want.labels) == len(got.labels)
-        and sorted(map(repr, want.labels)) == sorted(map(repr, got.labels))
-    ):
+    if sorted(map(repr, want.labels)) == sorted(map(repr, got.labels)):  # the same, reordered
         raise ConfigError(
             f"data.sources are in another order ({', '.join(given)}) than the model was trained"
             f" on ({', '.join(names)}); the mask vector follows that order: list them so"
