@@ -26,7 +26,8 @@ from common import commit
 
 from xdomain.config import load_config, recipe_names
 from xdomain.datamodule import build_data
-from xdomain.train import build_method, make_accelerator
+from xdomain.optim import make_accelerator
+from xdomain.train import build_method
 
 OUT = Path(__file__).parent / "results"
 
@@ -50,7 +51,7 @@ def measure(
             *overrides,
         ],
     )
-    acc = make_accelerator(cfg)
+    acc = make_accelerator(cfg.train)
     data = build_data(cfg.data)
     method = build_method(cfg, data).to(acc.device)
     method.attach(acc)

@@ -25,7 +25,8 @@ from xdomain.errors import CheckpointError, XDomainError
 from xdomain.limits import MAX_OUTPUT_BYTES
 from xdomain.methods import METHODS
 from xdomain.methods.base import DataSpec
-from xdomain.train import Trainer, _lost_peer
+from xdomain.optim import lost_peer
+from xdomain.train import Trainer
 
 torch.set_num_threads(1)
 
@@ -348,7 +349,7 @@ def test_a_rank_killed_with_kill_9_is_a_lost_peer_naming_the_checkpoint(tmp_path
     assert line.startswith("error: rank 1 of 2 lost a peer process"), line
     kept = sorted((run / "checkpoints").glob("step-*"))
     assert "--resume" in line and any(k.name in line for k in kept), line
-    assert not _lost_peer(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
+    assert not lost_peer(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
 
 
 # ----------------------------------------------------------------------------- silent wrong

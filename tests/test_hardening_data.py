@@ -123,7 +123,8 @@ def test_a_plain_photo_among_the_ab_pairs_is_refused_wherever_it_is(tmp_path: Pa
 
 
 def test_zero_size_images_are_one_line_errors_everywhere(tmp_path: Path) -> None:
-    from xdomain.methods.base import DataSpec, pil_to_tensor
+    from xdomain.data.inputs import pil_to_tensor
+    from xdomain.methods.base import DataSpec
 
     with pytest.raises(BadImage, match="0x0 pixels"):
         to_pixels(Image.new("RGB", (0, 0)))

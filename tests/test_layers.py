@@ -2,8 +2,10 @@
 modules import each other through any path. The layers, lowest first:
 
 0 foundations   errors, io, paths, repro, limits, version, schema (Range, the conversion),
-                sections (the data/train/eval config sections), rundir, outputs
-1 building blocks  nn, losses, labels, grid, optim (backward, steps, the all-reduce)
+                sections (the data/train/eval config sections), rundir (lock, fresh/resume
+                rules), runlog (metrics.jsonl, TensorBoard), outputs
+1 building blocks  nn, losses, labels, grid, optim (Accelerate, backward, steps, the
+                all-reduce, schedules)
 2 data          data.*, datamodule, fingerprint, classifier (training a small classifier)
 3 metrics       metrics.* (neither evaluate nor methods)
 4 the contract  methods.base, methods.options (the translate options a method declares)
@@ -34,6 +36,7 @@ LAYERS: list[tuple[str, ...]] = [
         "xdomain.schema",
         "xdomain.sections",
         "xdomain.rundir",
+        "xdomain.runlog",
         "xdomain.outputs",
     ),
     ("xdomain.nn", "xdomain.losses", "xdomain.labels", "xdomain.grid", "xdomain.optim"),

@@ -128,7 +128,7 @@ def test_paired_stream_is_step_indexed_and_keeps_pairs_together(tmp_path):
 
 
 def test_methods_refuse_the_wrong_kind_of_data():
-    from xdomain.train import check_layout
+    from xdomain.datamodule import check_layout
 
     with pytest.raises(ConfigError, match=r"aligned pairs: set data\.paired"):
         check_layout("pix2pix", "paired", DataConfig())

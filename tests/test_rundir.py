@@ -22,8 +22,8 @@ from helpers import TOY, checkpoint_state, cli
 from xdomain import checkpoint as ckpt
 from xdomain.config import load_config
 from xdomain.errors import CheckpointError, ConfigError, NonFiniteLossError, XDomainError
-from xdomain.rundir import RunDirError
-from xdomain.train import Trainer, _config_diff
+from xdomain.rundir import RunDirError, config_diff
+from xdomain.train import Trainer
 
 
 def _toy(*extra: str):
@@ -138,9 +138,9 @@ def test_resume_compares_with_the_checkpoints_own_config(tmp_path):
 
 
 def test_whole_config_difference_counts():
-    assert _config_diff(None, {"a": 1}) == "the whole config"
-    assert _config_diff({}, {"a": 1}) == "a"
-    assert _config_diff({"train": {"steps": 1}}, {"train": {"steps": 2}}) is None
+    assert config_diff(None, {"a": 1}) == "the whole config"
+    assert config_diff({}, {"a": 1}) == "a"
+    assert config_diff({"train": {"steps": 1}}, {"train": {"steps": 2}}) is None
 
 
 @pytest.mark.parametrize("how", ["relative", "absolute"])

@@ -186,7 +186,7 @@ def test_translation_leaves_the_running_statistics_alone() -> None:
 
 
 def test_labelled_and_unpaired_methods_refuse_the_other_kind_of_data() -> None:
-    from xdomain.train import check_layout
+    from xdomain.datamodule import check_layout
 
     with pytest.raises(ConfigError, match=r"two unpaired domains .*; remove data\.sources"):
         check_layout("cyclegan", "unpaired", DataConfig(sources=["digits-styled"]))

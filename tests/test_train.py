@@ -12,7 +12,8 @@ from xdomain import checkpoint as ckpt
 from xdomain.config import load_config
 from xdomain.datamodule import StepSampler
 from xdomain.errors import ConfigError, NonFiniteLossError
-from xdomain.train import Trainer, lr_lambda
+from xdomain.optim import lr_lambda
+from xdomain.train import Trainer
 
 TOY = [*helpers.TOY, "train.steps=30"]  # 30 steps: checkpoints at 10, 20, 30
 

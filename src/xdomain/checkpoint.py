@@ -444,3 +444,60 @@ def load_weights(
             )
     check_finite_weights(tensors, f"'{ckpt / 'model.safetensors'}'")
     module.load_state_dict(tensors)
+
+
+# ----------------------------------------------------------------------------- training state
+
+
+def training_state(
+    method: Any, optims: dict[str, Any], scheds: dict[str, Any], scaler: Any
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """What resuming needs beyond the weights: -> (tensors for `train.safetensors`, the JSON part
+    of `state.json`): the RNG states, the optimizers and schedulers, the method's training state
+    outside its state_dict (a history pool) and the fp16 loss scaler."""
+    tensors, rng_meta = rng_state()
+    optim_meta = {}
+    for name, opt in optims.items():
+        t, meta = optimizer_to_flat(name, opt.state_dict())
+        tensors.update(t)
+        optim_meta[name] = meta
+    for k, v in method.train_state().items():
+        tensors[f"method/{k}"] = v.detach().contiguous().cpu()
+    state: dict[str, Any] = {
+        "optimizers": optim_meta,
+        "schedulers": {k: s.state_dict() for k, s in scheds.items()},
+        "rng": rng_meta,
+    }
+    if scaler is not None:
+        state["scaler"] = scaler.state_dict()
+    return tensors, state
+
+
+def restore_training(
+    path: Path,
+    state: dict[str, Any],
+    train_t: dict[str, torch.Tensor],
+    method: Any,
+    optims: dict[str, Any],
+    scheds: dict[str, Any],
+    scaler: Any,
+) -> None:
+    """The inverse of `training_state`, for checkpoint `path`; a state that does not fit this
+    method's optimizers is a one-line error naming the file."""
+    try:
+        set_rng_state(train_t, state["rng"])
+        for name, opt in optims.items():
+            opt.load_state_dict(optimizer_from_flat(name, state["optimizers"][name], train_t))
+        for name, s in scheds.items():
+            s.load_state_dict(state["schedulers"][name])
+        prefix = "method/"
+        method.load_train_state(
+            {k[len(prefix) :]: v for k, v in train_t.items() if k.startswith(prefix)}
+        )
+    except (KeyError, ValueError, TypeError, IndexError, RuntimeError) as e:
+        raise CheckpointError(
+            f"'{path / 'state.json'}': the optimizer, scheduler or RNG state does not fit this"
+            f" method ({short(str(e))}); use another step-* checkpoint"
+        ) from None
+    if scaler is not None and "scaler" in state:
+        scaler.load_state_dict(state["scaler"])

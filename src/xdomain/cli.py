@@ -109,8 +109,8 @@ def _translate_options(
 
     def read_reference(path: str, flag: str) -> Any:
         from xdomain.data import read_image
+        from xdomain.data.inputs import pil_to_tensor
         from xdomain.errors import DataError
-        from xdomain.methods.base import pil_to_tensor
 
         try:
             ref = read_image(path, max_pixels=args.max_pixels)

@@ -447,3 +447,20 @@ def build_data(cfg: DataConfig, *, n_val: int = 0) -> TwoDomainData | LabelledDa
         name_b=Path(b_train).name if not points and Path(b_train).exists() else b_train,
     )
     return TwoDomainData(spec, train_a, train_b, test_a, test_b, n_train_a, cfg)
+
+
+def check_layout(method: str, layout: str, data: DataConfig) -> None:
+    """The method's kind of data (`Method.layout`) against what `data` configures, before any
+    data are built (rendering 20k digits to learn they are the wrong kind costs minutes)."""
+    given = "labelled" if data.sources else "paired" if data.paired else "unpaired"
+    if given == layout:
+        return
+    want = {
+        "labelled": "labelled data sets: set data.sources (e.g. [digits-styled])",
+        "paired": "aligned pairs: set data.paired (e.g. glyphs2digits, edges2fashion or a"
+        " folder of AB images)",
+        "unpaired": "two unpaired domains (data.a, data.b or data.root)",
+    }[layout]
+    extra = {"labelled": "data.sources", "paired": "data.paired", "unpaired": ""}[given]
+    tail = f"; remove {extra}" if extra else ""
+    raise ConfigError(f"method {method} trains on {want}{tail}")

@@ -158,8 +158,8 @@ def translate_files(
     from tqdm.auto import tqdm
 
     from xdomain.data import read_image
+    from xdomain.data.inputs import pil_to_tensor, tensor_to_pil
     from xdomain.io import atomic_write
-    from xdomain.methods.base import pil_to_tensor, tensor_to_pil
 
     if method.spec.kind != "image":
         raise XDomainError(
@@ -248,7 +248,7 @@ def _at_input_size(t: Any, size: tuple[int, int], preprocess: str, max_pixels: i
     from PIL import Image
 
     from xdomain.data.images import unfit_square
-    from xdomain.methods.base import tensor_to_pil
+    from xdomain.data.inputs import tensor_to_pil
 
     tiles = list(t) if t.dim() == 4 else [t]
     w, h = size

@@ -12,12 +12,56 @@ every step with the same helper (`all_reduce_mean`).
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from xdomain.errors import NonFiniteLossError
+from xdomain.errors import ConfigError, NonFiniteLossError
+from xdomain.sections import TrainConfig
+
+
+def make_accelerator(t: TrainConfig) -> Any:
+    """Hugging Face Accelerate for `train.device` / `train.precision` / `train.threads`."""
+    from accelerate import Accelerator
+
+    cuda = torch.cuda.is_available()
+    if t.device == "cuda" and not cuda:
+        raise ConfigError("train.device=cuda but no CUDA device is visible; use train.device=cpu")
+    on_cpu = t.device == "cpu" or not cuda
+    if t.precision == "fp16" and on_cpu:
+        raise ConfigError(
+            "train.precision=fp16 needs a CUDA GPU (it uses a loss scaler); on CPU use bf16 or fp32"
+        )
+    mp = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[t.precision]
+    if t.threads > 0:
+        torch.set_num_threads(t.threads)
+    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        # Accelerate keeps one state per process; a second run in the same process (the Python
+        # API, benchmarks comparing fp32 with bf16) may ask for another precision or device
+        from accelerate.state import AcceleratorState
+
+        AcceleratorState._reset_state(reset_partial_state=True)
+    return Accelerator(cpu=on_cpu, mixed_precision=mp)
+
+
+def lr_lambda(steps: int, decay_start: int | None) -> Callable[[int], float]:
+    """Constant, then linear decay to 0 at `steps` (CycleGAN/StarGAN style)."""
+
+    def f(step: int) -> float:
+        if decay_start is None or step < decay_start:
+            return 1.0
+        return max(0.0, 1.0 - (step - decay_start) / float(steps - decay_start))
+
+    return f
+
+
+def schedulers(optims: dict[str, torch.optim.Optimizer], t: TrainConfig) -> dict[str, Any]:
+    """One `lr_lambda` schedule per optimizer, stepped once per training step."""
+    sched = torch.optim.lr_scheduler.LambdaLR
+    return {k: sched(o, lr_lambda(t.steps, t.decay_start)) for k, o in optims.items()}
 
 
 def all_reduce_mean(accelerator: Any, tensors: list[Tensor]) -> None:
@@ -84,3 +128,22 @@ def check_finite(logs: dict[str, float], step: int) -> None:
             f"step {step}: {k} = {v}: training diverged; lower the learning rate or use "
             "train.precision=fp32; the last good checkpoint is kept"
         )
+
+
+# what gloo, NCCL and the TCP store say when a peer process has gone away
+_PEER_GONE = (
+    "connection reset by peer",
+    "connection closed by peer",
+    "broken pipe",
+    "connection refused",
+    "gloo",
+    "nccl",
+    "socket timeout",
+    "timed out",
+)
+
+
+def lost_peer(e: RuntimeError) -> bool:
+    """Does `e` say that another rank of the process group stopped or was killed?"""
+    text = f"{type(e).__name__} {e}".lower()
+    return "distbackenderror" in text or any(marker in text for marker in _PEER_GONE)

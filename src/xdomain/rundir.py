@@ -5,8 +5,8 @@
   so a crashed run never leaves a stale lock behind; the PID in the file is only for the message.
 - A fresh run starts only in a missing or empty directory. `--overwrite` removes what xdomain
   writes there (and nothing else) before starting.
-- `--resume` continues the checkpoint that `checkpoints/latest` names; the caller compares the
-  config against the one stored inside that checkpoint.
+- `--resume` continues the checkpoint that `checkpoints/latest` names, with the config stored
+  inside that checkpoint (`check_resumable`: only a few keys, such as `train.steps`, may change).
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ import errno
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
-from xdomain.errors import XDomainError
+from xdomain.errors import ConfigError, XDomainError
 
 try:  # POSIX; on other systems runs are not locked (documented in the README)
     import fcntl
@@ -131,3 +132,51 @@ def check_fresh(out: Path, *, overwrite: bool, resumable: bool = True) -> None:
                 shutil.rmtree(p)
         except OSError as e:
             raise _os_problem(out, e) from None
+
+
+# --------------------------------------------------------------------------- resuming a run
+
+# keys a resumed run may change: extending a run, or watching it differently
+RESUMABLE_CHANGES = {"train.steps", "train.progress", "train.log_every"}
+
+
+def config_diff(saved: Any, now: Any, prefix: str = "") -> str | None:
+    """The first dotted key whose value differs (ignoring RESUMABLE_CHANGES), else None.
+
+    Two configs that differ as a whole (one missing, not a mapping) differ at "the whole config":
+    an empty key must never read as "no difference".
+    """
+    if not prefix and not (isinstance(saved, dict) and isinstance(now, dict)):
+        return "the whole config"
+    if isinstance(saved, dict) and isinstance(now, dict):
+        for k in sorted(set(saved) | set(now)):
+            d = config_diff(saved.get(k), now.get(k), f"{prefix}{k}.")
+            if d:
+                return d
+        return None
+    key = prefix[:-1]
+    if key in RESUMABLE_CHANGES:
+        return None
+    same = (list(saved) if isinstance(saved, tuple) else saved) == (
+        list(now) if isinstance(now, tuple) else now
+    )
+    return None if same else key
+
+
+def check_resumable(
+    ckpt: Path, state: dict[str, Any], method: str, config: dict, steps: int
+) -> None:
+    """A resumed run is the stored one continued: the same method and config (only the
+    RESUMABLE_CHANGES may differ), and `train.steps` not below the checkpoint's step."""
+    diff = "method" if state["method"] != method else config_diff(state["config"], config)
+    if diff:
+        raise ConfigError(
+            f"--resume: the config differs from the one stored in '{ckpt}' at '{diff}';"
+            " resume with the same recipe and overrides (only train.steps may grow),"
+            " or start a new --out directory"
+        )
+    if steps < state["step"]:
+        raise ConfigError(
+            f"--resume: train.steps={steps} is below the step of '{ckpt}' ({state['step']});"
+            f" give train.steps >= {state['step']}"
+        )

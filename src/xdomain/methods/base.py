@@ -8,17 +8,16 @@ The Trainer knows nothing about any single method.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
+from xdomain.data import inputs
 from xdomain.data.types import Batch, DataSpec
 from xdomain.errors import XDomainError
 from xdomain.methods.options import Context, Option
@@ -217,9 +216,43 @@ class Method(nn.Module):
         Returns the same kind it was given. `target`, `z` and `alpha` are accepted only by methods
         that have that notion; passing one to a method without it is an error, not a silent ignore.
         `reverse=True` translates b -> a (methods that learn both directions).
+
+        The one inference path: `xdomain translate`, evaluation (`translate_all`) and the
+        exporters all end here; inputs are checked and converted by `xdomain.data.inputs`.
         """
+        self._check_options(reverse, {"target": target, "z": z, "alpha": alpha})
+        options = {"target": target, "z": z, "alpha": alpha, "reverse": reverse}
+        images = inputs.as_images(x)
+        with self.evaluating():
+            if images is None:
+                return self._translate_tensor(x, **options)
+            if self.spec.kind == "points":
+                raise XDomainError(
+                    f"{type(self).__name__} was trained on {self.spec.dims}-D points; it"
+                    " translates (N, dims) tensors, not images"
+                )
+            one = not isinstance(x, (list, tuple))
+            if self.any_size:  # each image at its own size: one forward pass per image
+                out = [
+                    inputs.tensor_to_pil(
+                        self._translate_tensor(
+                            inputs.pil_to_tensor(im, self.spec, "none"), **options
+                        )
+                    )
+                    for im in images
+                ]
+            elif images:
+                y = self._translate_tensor(inputs.to_batch(images, self.spec), **options)
+                out = [inputs.tensor_to_pil(t) for t in y]
+            else:
+                out = []
+            return out[0] if one else out
+
+    def _check_options(self, reverse: bool, given: dict[str, Any]) -> None:
+        """Options this method does not have, and a converted run's missing generator, are
+        one-line errors (never a silent ignore)."""
         if reverse and not self.bidirectional:
-            self.generate_ba(x)  # raises the one-line error
+            self.generate_ba(torch.zeros(0))  # raises the one-line error
         role = "G_ba" if reverse else "G_ab"
         if role in self.untrained:
             raise XDomainError(
@@ -227,7 +260,6 @@ class Method(nn.Module):
                 f" generator ({role}); convert that official file too, or translate"
                 f" {'without' if reverse else 'with'} reverse"
             )
-        given = {"target": target, "z": z, "alpha": alpha}
         for name, value in given.items():
             if value is not None and name not in self.translate_options:
                 valid = ", ".join(sorted(self.translate_options)) or "none"
@@ -235,46 +267,16 @@ class Method(nn.Module):
                     f"{type(self).__name__}.translate does not take '{name}' "
                     f"(this method's options: {valid})"
                 )
-        with self.evaluating():
-            if isinstance(x, Tensor):
-                xb, single = self._check_input(x)
-                device = next(self.parameters()).device
-                xb = xb.to(device, torch.float32)
-                if not xb.shape[0]:
-                    return self._translate_empty(
-                        xb, target=target, z=z, alpha=alpha, reverse=reverse
-                    ).to(x.device)
-                if reverse:
-                    y = self.generate_ba(xb)
-                else:
-                    y = self.generate(xb, target=target, z=z, alpha=alpha)
-                y = y.to(x.device)
-                return y[0] if single else y
-            from PIL import Image
 
-            images = [x] if isinstance(x, Image.Image) else x
-            if not isinstance(images, (list, tuple)) or not all(
-                isinstance(im, Image.Image) for im in images
-            ):
-                raise XDomainError(_INPUT_HELP.format(got=_describe(x)))
-            if self.spec.kind == "points":
-                raise XDomainError(
-                    f"{type(self).__name__} was trained on {self.spec.dims}-D points; it"
-                    " translates (N, dims) tensors, not images"
-                )
-            if not images:
-                return []
-            if self.any_size:  # each image at its own size: one forward pass per image
-                kw = {"target": target, "z": z, "alpha": alpha, "reverse": reverse}
-                out = [
-                    tensor_to_pil(self.translate(pil_to_tensor(im, self.spec, "none"), **kw))
-                    for im in images
-                ]
-                return out[0] if isinstance(x, Image.Image) else out
-            tensors = torch.stack([pil_to_tensor(im, self.spec) for im in images])
-            y = self.translate(tensors, target=target, z=z, alpha=alpha, reverse=reverse)
-            out = [tensor_to_pil(t) for t in y]
-            return out[0] if isinstance(x, Image.Image) else out
+    def _translate_tensor(self, x: Tensor, *, reverse: bool, **options: Any) -> Tensor:
+        """A checked tensor through the generator (on the networks' device, back on `x`'s)."""
+        xb, single = self._check_input(x)
+        xb = xb.to(next(self.parameters()).device, torch.float32)
+        if not xb.shape[0]:
+            return self._translate_empty(xb, reverse=reverse, **options).to(x.device)
+        y = self.generate_ba(xb) if reverse else self.generate(xb, **options)
+        y = y.to(x.device)
+        return y[0] if single else y
 
     def _translate_empty(self, xb: Tensor, *, reverse: bool, **options: Any) -> Tensor:
         """An empty batch -> an empty result of the shape a batch would get ((0, C, H, W), or
@@ -292,112 +294,5 @@ class Method(nn.Module):
         return y[:0]
 
     def _check_input(self, x: Tensor) -> tuple[Tensor, bool]:
-        """A tensor input -> (batch, was it one item); every misuse is a one-line error."""
-        s = self.spec
-        if x.is_floating_point() is False:
-            raise XDomainError(
-                f"translate got a {x.dtype} tensor; give floats in [-1, 1]"
-                " (for uint8 pixels: x.float() / 127.5 - 1)"
-            )
-        if s.kind == "points":
-            if x.dim() not in (1, 2) or x.shape[-1] != s.dims:
-                raise XDomainError(
-                    f"translate got shape {tuple(x.shape)}; this method takes ({s.dims},) or"
-                    f" (N, {s.dims}) points"
-                )
-            single = x.dim() == 1
-        elif self.any_size:
-            if x.dim() not in (3, 4) or x.shape[-3] != s.channels or min(x.shape[-2:]) < 8:
-                raise XDomainError(
-                    f"translate got shape {tuple(x.shape)}; this method takes ({s.channels}, H, W)"
-                    f" or (B, {s.channels}, H, W) tensors in [-1, 1] with H, W >= 8"
-                )
-            single = x.dim() == 3
-        else:
-            want = (s.channels, s.image_size, s.image_size)
-            if x.dim() not in (3, 4) or tuple(x.shape[-3:]) != want:
-                raise XDomainError(
-                    f"translate got shape {tuple(x.shape)}; this method takes {want} or"
-                    f" (B, {', '.join(map(str, want))}) tensors in [-1, 1] (pass PIL images to"
-                    " have them resized and converted)"
-                )
-            single = x.dim() == 3
-        if x.numel() and not torch.isfinite(x).all():
-            raise XDomainError("translate got NaN or infinite values in its input")
-        if s.kind == "image" and x.numel():
-            lo, hi = float(x.min()), float(x.max())
-            if lo < -1.001 or hi > 1.001:
-                raise XDomainError(
-                    f"translate got values in [{lo:.3g}, {hi:.3g}]; images are tensors in"
-                    " [-1, 1] (from [0, 1]: x * 2 - 1; from 0..255: x / 127.5 - 1)"
-                )
-            if lo >= 0 and hi > lo:
-                # real images in [-1, 1] all but never lack negative values (darker than grey);
-                # a warning, not an error: a bright image is legal
-                warnings.warn(
-                    f"translate got values in [{lo:.3g}, {hi:.3g}], all >= 0: images are"
-                    " expected in [-1, 1]; if yours are in [0, 1], pass x * 2 - 1",
-                    stacklevel=3,
-                )
-        return (x.unsqueeze(0) if single else x), single
-
-
-_INPUT_HELP = (
-    "translate takes a torch tensor in [-1, 1] ((C, H, W) or (B, C, H, W)), a PIL image or a"
-    " list of PIL images; got {got} (numpy HxWxC uint8: PIL.Image.fromarray(a); a list of"
-    " tensors: torch.stack(list))"
-)
-
-
-def _describe(x: Any) -> str:
-    if isinstance(x, (list, tuple)):
-        inner = {type(v).__name__ for v in x}
-        return f"a {type(x).__name__} of {', '.join(sorted(inner)) or 'nothing'}"
-    return f"a {type(x).__module__}.{type(x).__name__}"
-
-
-def to_batch(x: Any, spec: DataSpec, what: str = "translate") -> Tensor:
-    """A tensor (returned as it is, checked later), a PIL image or a list of PIL images ->
-    tensors, PIL images converted by the `crop` rule; anything else is a one-line error."""
-    from PIL import Image
-
-    if isinstance(x, Tensor):
-        return x
-    images = [x] if isinstance(x, Image.Image) else x
-    if isinstance(images, (list, tuple)) and all(isinstance(im, Image.Image) for im in images):
-        if not images:
-            return torch.zeros(0, spec.channels, spec.image_size, spec.image_size)
-        return torch.stack([pil_to_tensor(im, spec) for im in images])
-    raise XDomainError(_INPUT_HELP.replace("translate", what, 1).format(got=_describe(x)))
-
-
-def pil_to_tensor(image: Any, spec: DataSpec, preprocess: str = "crop") -> Tensor:
-    """A PIL image -> (C, H, W) float in [-1, 1] at the method's size and channel count.
-
-    The same conversion and `fit_square` rule as the training data (`xdomain.data.images`), so
-    a file translated here is seen exactly as a training image of the same file was.
-    `preprocess="none"` keeps the image's own size (for `any_size` methods).
-    """
-    from xdomain.data.dataset import to_channels
-    from xdomain.data.images import BadImage, fit_square, to_pixels
-
-    try:
-        pixels = to_channels(to_pixels(image), spec.channels)
-    except BadImage as e:
-        raise XDomainError(f"cannot convert image: {e.reason}") from None
-    if preprocess == "none":
-        arr = pixels.astype(np.float32)  # (H, W, C) as given
-    else:
-        arr = fit_square(pixels, spec.image_size, preprocess).astype(np.float32)  # (S, S, C)
-    return torch.from_numpy(arr).permute(2, 0, 1) / 127.5 - 1.0
-
-
-def tensor_to_pil(t: Tensor) -> Any:
-    """(C, H, W) in [-1, 1] -> a PIL image (L for one channel, RGB for three)."""
-    from PIL import Image
-
-    if t.dim() == 4:  # several samples of one input (z): tile them side by side
-        t = torch.cat(list(t), dim=2)
-    arr = ((t.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu()
-    arr = arr.numpy()
-    return Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr)
+        """A tensor input -> (batch, was it one item) (`xdomain.data.inputs.check_tensor`)."""
+        return inputs.check_tensor(x, self.spec, any_size=self.any_size)

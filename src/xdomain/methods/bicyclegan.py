@@ -268,7 +268,7 @@ class BicycleGAN(Method):
         """The z of reference images b ((B, C, H, W) in [-1, 1], or PIL images, resized by the
         `crop` rule as `translate` does): E's mu, (B, nz); the reference's `test(encode=True)`.
         Pass it as `translate(x, z=...)` to copy a reference's style."""
-        from xdomain.methods.base import to_batch
+        from xdomain.data.inputs import to_batch
 
         if "E" in self.untrained:
             raise XDomainError(

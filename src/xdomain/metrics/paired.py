@@ -83,8 +83,7 @@ def sample_outputs(method: Any, x: torch.Tensor, k: int, batch_size: int = 64) -
         return y[:, None].expand(-1, k, *y.shape[1:])
     g = torch.Generator().manual_seed(Z_SEED)
     z = torch.randn(k, method.code_dim, generator=g)  # (K, nz)
-    out = [method.translate(x[i : i + batch_size], z=z) for i in range(0, len(x), batch_size)]
-    return torch.cat(out)
+    return translate_all(method, x, batch_size=batch_size, z=z)  # (K, nz): every input
 
 
 def evaluate_paired(method: Any, data: Any, cfg: Any) -> dict[str, float]:
@@ -116,11 +115,10 @@ def evaluate_paired(method: Any, data: Any, cfg: Any) -> dict[str, float]:
     # fidelity: the ground truth's own code, when the method has an encoder
     xa, xb = xa[:n_all], xb[:n_all]
     if hasattr(method, "encode_style"):
-        parts = []
-        for i in range(0, n_all, 256):
-            z = method.encode_style(xb[i : i + 256])[:, None]  # (b, 1, nz): E's mu of each b
-            parts.append(method.translate(xa[i : i + 256], z=z)[:, 0])
-        out = torch.cat(parts)
+        z = torch.cat([method.encode_style(xb[i : i + 256]) for i in range(0, n_all, 256)])
+        out = translate_all(method, xa, per_input={"z": z[:, None]})[
+            :, 0
+        ]  # z (N, 1, nz): E's mu of each b
     else:
         out = translate_all(method, xa)
     metrics["l1"] = float((out - xb).abs().mean())

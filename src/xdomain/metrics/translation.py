@@ -68,13 +68,24 @@ def translate_all(
     batch_size: int = 256,
     desc: str = "evaluate: translating",
     reverse: bool = False,
+    per_input: dict[str, torch.Tensor] | None = None,
+    **options: Any,
 ) -> torch.Tensor:
+    """`method.translate` over `x` in batches of `batch_size`, with translate `options` for
+    every batch and `per_input` ones (one row per input: codes (N, K, nz), targets (N, c))
+    sliced with their inputs."""
     from tqdm.auto import tqdm
 
     starts = range(0, x.shape[0], batch_size)
     bar = tqdm(starts, desc=desc, unit="batch", leave=False, delay=2.0)
-    kw = {"reverse": True} if reverse else {}
-    return torch.cat([method.translate(x[i : i + batch_size], **kw) for i in bar])
+    if reverse:
+        options["reverse"] = True
+
+    def batch(i: int) -> torch.Tensor:
+        rows = {k: v[i : i + batch_size] for k, v in (per_input or {}).items()}
+        return method.translate(x[i : i + batch_size], **options, **rows)
+
+    return torch.cat([batch(i) for i in bar])
 
 
 def evaluate_translation(method: Any, data: Any, cfg: Any) -> dict[str, float]:
