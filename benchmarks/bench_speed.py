@@ -40,6 +40,7 @@ def measure(
 
     from xdomain.config import load_config
     from xdomain.datamodule import build_data
+    from xdomain.optim import Stepper
     from xdomain.train import build_method, make_accelerator
 
     cfg = load_config(
@@ -54,7 +55,7 @@ def measure(
     acc = make_accelerator(cfg)
     data = build_data(cfg.data)
     method = build_method(cfg, data).to(acc.device)
-    method.attach(acc)
+    method.attach(Stepper(acc))  # as the Trainer attaches it
     method.setup(data)
     method.train()
     stream = data.stream()
