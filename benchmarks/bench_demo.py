@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import dirty, load1, machine
+from common import dirty, load, load1, load_note, machine
 
 HERE = Path(__file__).parent
 REPO = HERE.parent
@@ -127,6 +127,34 @@ def main() -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=1))
         print(f"wrote {out}")
+
+
+def render(results: Path) -> str:
+    """RESULTS.md's cold `make demo` section, from results/demo.json ('' before the first run)."""
+    if (d := load(results, "demo.json")) is None:
+        return ""
+    fm = d["final_metrics"]
+    metrics = ", ".join(
+        f"{k} {fm[k]:.4f}" for k in ("acc", "val_acc") if isinstance(fm.get(k), (int, float))
+    )
+    smoke = d.get("overrides")
+    section = [
+        "## Cold `make demo`" + (" (SMOKE TEST, not the demo)" if smoke else ""),
+        f"commit {d['commit']}, {d['machine']}; {d['command']}; "
+        + load_note(d["loadavg_1min"], d.get("loadavg_1min_peak")),
+        "",
+        "A fresh `git clone` of that commit; in it `make setup` (fonts when root and missing, a"
+        " new venv, the pinned CPU torch, xdomain), then "
+        + (f"the demo's command with {' '.join(smoke)}" if smoke else "`make demo`")
+        + " with an empty `XDOMAIN_CACHE`: digit rendering, f's pretraining and the judge all"
+        " cold.",
+        "",
+        f"`make setup` {d['setup_s']:.0f} s + {'the demo' if smoke else '`make demo`'}"
+        f" {d['demo_s']:.0f} s ="
+        f" {d['total_s'] / 60:.1f} min; the demo ended at {metrics or 'no accuracy recorded'}"
+        f" (data {fm.get('data_fingerprint', 'not recorded')}).",
+    ]
+    return "\n".join(section)
 
 
 if __name__ == "__main__":

@@ -32,13 +32,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
 from bench_speed import measure
 from common import commit as git_commit
-from common import cpu_name, dirty
-
-from xdomain import train as trainer_mod
-from xdomain.config import load_config
+from common import cpu_name, dirty, load
 
 RESULTS = Path(__file__).parent / "results"
 ABLATIONS = [
@@ -89,6 +85,9 @@ SECTIONS = ["speed", "main", "unseen-fonts", "ablations", "reverse", "variants",
 
 def timed_run(recipe: str, overrides: list[str], budget_s: float, threads: int) -> dict[str, Any]:
     """Train `recipe` for at most `budget_s` of wall time; return eval records with wall time."""
+    from xdomain import train as trainer_mod
+    from xdomain.config import load_config
+
     cfg = load_config(recipe, [f"train.threads={threads}", "train.progress=false", *overrides])
     records: list[dict[str, Any]] = []
     t0 = time.perf_counter()
@@ -142,6 +141,7 @@ def speed(threads: int, steps: int, overrides: list[str]) -> dict[str, Any]:
 def diagnostics(overrides: list[str]) -> dict[str, Any]:
     """The judge's held-out accuracy, f's reach (its accuracy on REAL handwritten test digits)
     and f's pretraining timed cold, in an empty cache of its own."""
+    from xdomain.config import load_config
     from xdomain.datamodule import build_data
     from xdomain.metrics import label_accuracy
     from xdomain.metrics.translation import pick_judge
@@ -220,6 +220,10 @@ def plot(results: dict[str, Any], path: Path) -> None:
 
 
 def main() -> None:
+    import torch
+
+    from xdomain.config import load_config
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="short runs (smoke test)")
     ap.add_argument("--plot", action="store_true", help="only redraw the figure from the results")
@@ -333,6 +337,145 @@ def main() -> None:
             },
             indent=1,
         )
+    )
+
+
+def _num(r: dict, key: str, digits: int = 4) -> str:
+    """A table cell: the number with `digits` decimals, or '-' where the run did not record it."""
+    v = r.get(key)
+    return f"{v:.{digits}f}" if isinstance(v, (int, float)) else "-"
+
+
+def render(results: Path) -> str:
+    """RESULTS.md's DTN section, from results/dtn.json and its curve ('' before the first run)."""
+    d = load(results, "dtn.json")
+    if not d:
+        return ""
+    sp, m = d.get("speed", {}), d["main"]
+    out = [
+        "## DTN: printed -> handwritten digits (judge accuracy on translated printed test digits)",
+        f"main run: commit {m.get('commit', d['commit'])}, {d['cpu']}, {d['threads']} thread(s),"
+        f" torch {d['torch']}; diagnostics and speed: commit {sp.get('commit', 'not recorded')}."
+        " Measurements of the earlier class-probability default: `results/dtn-probs-default.json`.",
+        "",
+        f"Judge held-out accuracy (real handwritten test): {_num(sp, 'judge_heldout_acc')}; f on"
+        f" printed test {_num(sp, 'f_acc_printed_test')}, f on real handwritten test"
+        f" {_num(sp, 'f_acc_handwritten_test')} (diagnostic only).",
+        "",
+        f"Main recipe `{m['recipe']}`: final {m['final_acc']:.4f}, max {m['max_acc']:.4f},"
+        f" checkpoint selected on the validation judge {m['val_selected_acc']:.4f} (step"
+        f" {m['val_selected_step']}); wall {m['wall_s']:.0f} s of a {m['budget_s']:.0f} s budget.",
+        "",
+        "| step | wall s | acc (test) | val_acc | style bold | style italic | FID (judge) |"
+        " KID (judge) |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in m["curve"]:
+        out.append(
+            f"| {r['step']} | {r['wall_s']:.0f} | {_num(r, 'acc')} | {_num(r, 'val_acc')} |"
+            f" {_num(r, 'style_bold', 2)} | {_num(r, 'style_italic', 2)} |"
+            f" {_num(r, 'fid_judge', 1)} | {_num(r, 'kid_judge', 1)} |"
+        )
+    out += ["", _f_phase(m, sp)]
+    u = d.get("unseen_fonts")
+    if isinstance(u, dict):
+        out += [
+            "",
+            f"Unseen fonts (`{u.get('recipe')}`:"
+            f" {u.get('holdout', 'six families').replace(',', ', ')} kept out of"
+            f" f's and G's training): accuracy on the test digits in the held-out fonts"
+            f" {_num(u, 'final_acc_heldout_fonts')}, in the fonts it trained on"
+            f" {_num(u, 'final_acc_seen_fonts')}, all test digits {_num(u, 'final_acc')}"
+            " (last evaluation).",
+        ]
+    rows = [m | {"name": f"{m['recipe']} (main)"}]
+    if isinstance(u, dict):
+        rows.append(u | {"name": u.get("recipe", "?")})
+    rows += [r | {"name": r.get("recipe", "?")} for r in d.get("ablations", {}).values()]
+    if isinstance(d.get("reverse"), dict):
+        rows.append(d["reverse"] | {"name": d["reverse"].get("recipe", "?")})
+    rows += [r | {"name": f"dtn-digits, {k}"} for k, r in d.get("variants", {}).items()]
+    rows += [r | {"name": f"dtn-digits, {k}"} for k, r in d.get("tradeoff", {}).items()]
+    out += [
+        "",
+        "Style columns: the share of bold / italic pairs whose translations differ like the"
+        " inputs (0.5: not carried); KID raw (floor: real vs real); diversity: mean pairwise"
+        " distance of same-digit translations (real handwritten digits in brackets). All at"
+        " the run's last evaluation. Wall s: the whole run, every evaluation and f's phase"
+        " included; f pretrain s (cold): the seconds f's pretraining took inside that wall time"
+        " when the run trained f cold, `cached` when it loaded f from the cache instead.",
+        "",
+        "| run | final acc | max acc | val-selected acc | style bold | style italic | KID"
+        " (floor) | diversity (real) | wall s | f pretrain s (cold) | data | commit |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+    ]
+    for r in rows:
+        out.append(
+            f"| {r['name']} | {_num(r, 'final_acc')} | {_num(r, 'max_acc')} |"
+            f" {_num(r, 'val_selected_acc')} | {_num(r, 'final_style_bold', 2)} |"
+            f" {_num(r, 'final_style_italic', 2)} | {_num(r, 'final_kid_judge', 1)}"
+            f" ({_num(r, 'final_kid_judge_floor', 1)}) | {_num(r, 'final_diversity', 2)}"
+            f" ({_num(r, 'final_diversity_real', 2)}) | {_num(r, 'wall_s', 0)} |"
+            f" {_f_cell(r)} | {r.get('data_fingerprint', 'not recorded')} |"
+            f" {r.get('commit', d['commit'])} |"
+        )
+    out += ["", _speed_line(d, sp)]
+    if (results / "dtn_curve.png").is_file():
+        out += ["", "![DTN accuracy and style vs time](results/dtn_curve.png)"]
+    return "\n".join(out)
+
+
+def _speed_line(d: dict, sp: dict) -> str:
+    """What the DTN speed figures measured: `train_step` alone, or (older results) the loop."""
+    if "train_step_it_per_s_fp32" in sp:
+        line = (
+            f"`train_step` alone ({d['threads']} threads; batches already in memory, 5 warm-up"
+            f" steps, then {sp['train_step_steps']} timed steps repeated for at least"
+            f" {sp['train_step_min_s']:g} s; no data loading, logging or evaluation): fp32"
+            f" {sp['train_step_it_per_s_fp32']:.2f} it/s, bf16"
+            f" {sp['train_step_it_per_s_bf16']:.2f} it/s."
+        )
+    elif "it_per_s_fp32" in sp:
+        line = (
+            f"Trainer loop it/s, data loading included ({d['threads']} threads; the Trainer's"
+            f" logged rate from the first step, evaluation switched off): fp32"
+            f" {sp['it_per_s_fp32']:.2f} it/s, bf16 {sp['it_per_s_bf16']:.2f} it/s."
+        )
+    else:
+        line = "Speed: not measured."
+    if "loadavg_1min_end" in sp:
+        line += f" 1-min load average at the end: {sp['loadavg_1min_end']:.1f}."
+    return line
+
+
+def _f_cell(r: dict) -> str:
+    """A run's f phase: the seconds of a cold pretraining, `cached`, or unknown (old results)."""
+    if r.get("f_from_cache") is None:
+        return "not recorded"
+    return "cached" if r["f_from_cache"] else f"{r['f_pretrain_s']:.0f}"
+
+
+def _f_phase(m: dict, sp: dict) -> str:
+    cold = (
+        f" The main recipe's f pretraining timed alone, cold (an empty cache; data and judge"
+        f" already loaded): {sp['f_cold_s']:.0f} s."
+        if isinstance(sp.get("f_cold_s"), (int, float)) and sp.get("f_cold_from_cache") is False
+        else " f's pretraining was not timed cold in this measurement."
+    )
+    if m.get("f_from_cache") is None:
+        return (
+            "Wall times include every evaluation and f's phase (a cache load or a cold"
+            " pretraining); this measurement did not record"
+            " whether f was pretrained cold or loaded from the cache." + cold
+        )
+    how = (
+        "f loaded from the cache, no pretraining"
+        if m["f_from_cache"]
+        else f"f pretrained cold, {m['f_pretrain_s']:.0f} s"
+    )
+    return (
+        "Wall times include every evaluation and f's phase (a cache load or a cold pretraining;"
+        f" main run: {how}).{cold}"
     )
 
 

@@ -28,13 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
-from common import commit, dirty, load1, machine
-
-from xdomain.config import load_config
-from xdomain.data import load_domain
-from xdomain.fingerprint import source_fingerprint
-from xdomain.metrics import get_judge, label_accuracy, train_judge
+from common import commit, dirty, load, load1, load_note, machine, measured
 
 RESULTS = Path(__file__).parent / "results"
 # source -> the recipe whose data settings its evaluations use
@@ -47,6 +41,13 @@ SOURCES = {
 
 def judge_row(name: str, seeds: list[int], fresh_threads: list[int]) -> dict[str, Any]:
     """Held-out accuracy of the evaluation judge of source `name`, and of fresh seeded judges."""
+    import torch
+
+    from xdomain.config import load_config
+    from xdomain.data import load_domain
+    from xdomain.fingerprint import source_fingerprint
+    from xdomain.metrics import get_judge, label_accuracy, train_judge
+
     cfg = load_config(SOURCES[name]).data  # the data settings its evaluations use
     kw: dict[str, Any] = {"image_size": cfg.image_size, "channels": cfg.channels, "seed": cfg.seed}
     train, test = load_domain(name, "train", **kw), load_domain(name, "test", **kw)
@@ -77,6 +78,8 @@ def judge_row(name: str, seeds: list[int], fresh_threads: list[int]) -> dict[str
 
 
 def main() -> None:
+    import torch
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2], help="fresh judges' seeds")
     ap.add_argument(
@@ -102,6 +105,43 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=1))
     print(f"wrote {args.out}")
+
+
+def render(results: Path) -> str:
+    """RESULTS.md's judges table, from results/judges.json ('' before the first run)."""
+    if (d := load(results, "judges.json")) is None:
+        return ""
+    seeds, threads = d.get("seeds", []), d.get("fresh_threads", [])
+    out = [
+        "## Judges: accuracy on real held-out images",
+        f"{measured(d)}, torch {d['torch']}"
+        + (f"; {load_note(d['loadavg_1min'])}" if "loadavg_1min" in d else ""),
+        "",
+        "Held-out accuracy: the cached judge every evaluation uses (seed 0) on all real test"
+        " images of its source, none of which it trained on.",
+    ]
+    if seeds and threads:
+        out[-1] += (
+            f" Fresh judges: the same judge trained afresh with seeds {', '.join(map(str, seeds))}"
+            " with the caller at each torch thread count (judges train on one thread since"
+            " JUDGE_VERSION 2, so the columns must agree)."
+        )
+    out += [
+        "",
+        "| source | data | train | test | held-out accuracy |"
+        + "".join(f" fresh, {n} thread(s), seeds {'/'.join(map(str, seeds))} |" for n in threads),
+        "| --- | --- | ---: | ---: | ---: |" + " --- |" * len(threads),
+    ]
+    for r in d["rows"]:
+        cells = [
+            ", ".join(f"{f['acc']:.4f}" for f in r.get("fresh", []) if f["threads"] == n)
+            for n in threads
+        ]
+        out.append(
+            f"| {r['source']} | {r['data']} | {r['n_train']} | {r['n_test']} |"
+            f" {r['heldout_acc']:.4f} |" + "".join(f" {c or '-'} |" for c in cells)
+        )
+    return "\n".join(out)
 
 
 if __name__ == "__main__":

@@ -29,11 +29,12 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from common import commit, dirty, machine
-from torch import Tensor
+from common import commit, dirty, load, machine, measured
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 HERE = Path(__file__).parent
 OUT = HERE / "results"
@@ -49,17 +50,20 @@ N = 100
 FIGURE_ROWS = 8
 
 
-@torch.no_grad()
 def probabilities(judge: Any, x: Tensor, classes: Tensor) -> Tensor:
     """(N, C, H, W) -> (N,): the judge's softmax mass on `classes` (one per image, or a shared
     set of class indices)."""
+    import torch
+
     from xdomain.metrics.translation import judge_view
 
     judge.eval()
-    p = torch.cat([judge(judge_view(x[i : i + 256])).softmax(1) for i in range(0, len(x), 256)])
-    if classes.dim() == 1 and len(classes) == len(x):  # one class per image
-        return p.gather(1, classes[:, None])[:, 0]
-    return p[:, classes].sum(1)
+    with torch.no_grad():
+        chunks = range(0, len(x), 256)
+        p = torch.cat([judge(judge_view(x[i : i + 256])).softmax(1) for i in chunks])
+        if classes.dim() == 1 and len(classes) == len(x):  # one class per image
+            return p.gather(1, classes[:, None])[:, 0]
+        return p[:, classes].sum(1)
 
 
 def smoothness(p: Tensor) -> dict[str, float]:
@@ -76,6 +80,8 @@ def smoothness(p: Tensor) -> dict[str, float]:
 
 
 def measure(recipe: str, runs: Path, tag: str = "") -> dict[str, Any]:
+    import torch
+
     import xdomain
     from xdomain.config import build_config
     from xdomain.datamodule import build_data
@@ -119,6 +125,8 @@ def measure(recipe: str, runs: Path, tag: str = "") -> dict[str, Any]:
 
 
 def main() -> None:
+    import torch
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--recipes", nargs="*", default=list(RECIPES))
     p.add_argument("--threads", type=int, default=2)
@@ -135,6 +143,47 @@ def main() -> None:
     stamp = {"commit": commit(), "dirty": dirty(), "machine": machine(), "cpus": os.cpu_count()}
     out.write_text(json.dumps({**stamp, "rows": rows}, indent=1))
     print(f"wrote {out}")
+
+
+def render(results: Path) -> str:
+    """RESULTS.md's morph-smoothness table of configurations B and C, from results/morph.json
+    ('' before the first run)."""
+    if (d := load(results, "morph.json", needs="rows")) is None:
+        return ""
+    out = [
+        "## Morph-UGATIT: how smoothly a 9-step strip moves from a to b (configurations B, C)",
+        f"{measured(d)}. {d['rows'][0]['n']} test inputs of domain a, each decoded at alpha 0,"
+        " 1/8, ..., 1 (the domains' mean latents w, interpolated). P(b): a judge of"
+        " real a vs real b; P(target): the ten-class Fashion-MNIST judge's mass on the target"
+        " class; P(digit): the handwritten judge's probability of the input's digit (kept, not"
+        " rising, is what a style morph should do). Falls: steps (of 8) where the probability"
+        " drops, and drops of more than 0.05; jump: the largest single-step change (1/8 for an"
+        " even ramp from 0 to 1, 1 when all of it happens in one step). Means over the strips.",
+        "",
+        "| recipe | config | judge | mean curve, alpha 0 -> 1 | falls | falls > 0.05 |"
+        " largest jump |",
+        "| --- | --- | --- | --- | ---: | ---: | ---: |",
+    ]
+    names = {"domain": "P(b)", "target": "P(target)", "label": "P(digit)"}
+    for r in d["rows"]:
+        config = "B" if r["recipe"].startswith("morph-ugatit-b-") else "C"
+        for key, name in names.items():
+            if key not in r:
+                continue
+            m = r[key]
+            curve = " ".join(f"{v:.2f}" for v in m["mean_curve"])
+            out.append(
+                f"| {r['recipe']} | {config} | {name} | {curve} | {m['non_monotone']:.2f} |"
+                f" {m['non_monotone_05']:.2f} | {m['max_jump']:.3f} |"
+            )
+    out.append("")
+    for r in d["rows"]:
+        if (results / r["figure"]).is_file():
+            out.append(
+                f"`{r['recipe']}` (a column per input, alpha 0 at the top):"
+                f" ![strips](results/{r['figure']})"
+            )
+    return "\n".join(out)
 
 
 if __name__ == "__main__":

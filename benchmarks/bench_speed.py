@@ -21,13 +21,7 @@ import platform
 import time
 from pathlib import Path
 
-import torch
-from common import commit
-
-from xdomain.config import load_config, recipe_names
-from xdomain.datamodule import build_data
-from xdomain.optim import make_accelerator
-from xdomain.train import build_method
+from common import commit, load
 
 OUT = Path(__file__).parent / "results"
 
@@ -42,6 +36,13 @@ def measure(
 ) -> float:
     """`train_step` it/s alone: batches in memory, `warmup` steps, then the timed batches repeated
     until `min_s` have passed (no data loading, logging or evaluation). `overrides` come last."""
+    import torch
+
+    from xdomain.config import load_config
+    from xdomain.datamodule import build_data
+    from xdomain.optim import Stepper, make_accelerator
+    from xdomain.train import build_method
+
     cfg = load_config(
         recipe,
         [
@@ -54,7 +55,7 @@ def measure(
     acc = make_accelerator(cfg.train)
     data = build_data(cfg.data)
     method = build_method(cfg, data).to(acc.device)
-    method.attach(acc)
+    method.attach(Stepper(acc))  # as the Trainer attaches it
     method.setup(data)
     method.train()
     stream = data.stream()
@@ -143,6 +144,7 @@ def _random_labelled(source: str, size: int) -> str:
 
 def overrides_for(recipe: str) -> tuple[str, ...]:
     """What a recipe needs to run here: its folders replaced by random images of its size."""
+    from xdomain.config import load_config
     from xdomain.data.paired import is_paired_spec
 
     cfg = load_config(recipe)
@@ -173,6 +175,8 @@ def overrides_for(recipe: str) -> tuple[str, ...]:
 
 def generator_256(precision: str, reps: int = 5) -> float:
     """Seconds to translate one 256x256 RGB image with a 9-block ResNet generator (ngf 64)."""
+    import torch
+
     from xdomain.nn import ResnetGenerator
 
     torch.manual_seed(0)
@@ -188,6 +192,10 @@ def generator_256(precision: str, reps: int = 5) -> float:
 
 
 def main() -> None:
+    import torch
+
+    from xdomain.config import load_config, recipe_names
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--recipes", nargs="*", default=None)
@@ -234,6 +242,42 @@ def main() -> None:
             indent=1,
         )
     )
+
+
+def render(results: Path) -> str:
+    """RESULTS.md's training-speed table, from results/speed.json ('' before the first run)."""
+    d = load(results, "speed.json")
+    if not d:
+        return ""
+    out = [
+        "## Training speed (iterations/s, `train_step` only)",
+        f"last run at commit {d['commit']} (each row names its own), {d['machine']},"
+        f" {d['threads']} thread(s), {d['steps']} timed steps"
+        + (f", repeated for at least {d['min_s']:g} s" if "min_s" in d else "")
+        + (
+            f"; 1-min load average {d['loadavg_1min'][0]:.1f} -> {d['loadavg_1min'][1]:.1f} on"
+            f" {d['cpus']} CPUs (above the thread count, other work shared the CPU)"
+            if max(d.get("loadavg_1min", [0])) > d["threads"] + 0.5
+            else ""
+        ),
+        "",
+        "| recipe | method | fp32 it/s | bf16 it/s | bf16 speed-up | commit |",
+        "| --- | --- | ---: | ---: | ---: | --- |",
+    ]
+    for r in d["rows"]:
+        batch = f" (random {r['batch_size']}-image batches)" if "batch_size" in r else ""
+        out.append(
+            f"| {r['recipe']}{batch} | {r['method']} | {r['fp32']:.2f} | {r['bf16']:.2f} |"
+            f" {r['bf16_speedup']:.2f}x | {r.get('commit', d['commit'])} |"
+        )
+    if "resnet9_256px_s_per_image" in d:
+        g = d["resnet9_256px_s_per_image"]
+        out += [
+            "",
+            "Translating one 256x256 image with CycleGAN's 9-block generator (ngf 64, the"
+            f" published models' size), batch 1: fp32 {g['fp32']:.3f} s, bf16 {g['bf16']:.3f} s.",
+        ]
+    return "\n".join(out)
 
 
 if __name__ == "__main__":

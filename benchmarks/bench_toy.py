@@ -26,14 +26,12 @@ import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from common import commit
+from common import commit, measured
 
-from xdomain.config import load_config
-from xdomain.datamodule import build_data
-from xdomain.train import Trainer, build_method
+if TYPE_CHECKING:
+    import torch
 
 OUT = Path(__file__).parent / "results"
 VARIANTS = ("gan", "gan_recon", "discogan")
@@ -45,6 +43,8 @@ GEOMETRIES = {  # name -> recipe
 
 
 def machine() -> dict[str, Any]:
+    import torch
+
     return {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
@@ -83,6 +83,9 @@ def run_one(
         f"train.ckpt_every={steps}",
         "train.log_every=100",
     ]
+    from xdomain.config import load_config
+    from xdomain.train import Trainer
+
     cfg = load_config(recipe, overrides)
     out = root / f"{recipe}-{variant}-s{seed}"
     t0 = time.perf_counter()
@@ -107,6 +110,8 @@ def run_in_worker(
     recipe: str, variant: str, seed: int, steps: int, root: str, decay: float | None
 ) -> tuple[dict, dict]:
     """`run_one` in a worker process: returns the record and the trained weights (CPU tensors)."""
+    import torch
+
     torch.set_num_threads(1)
     record, p = run_one(recipe, variant, seed, steps, Path(root), decay)
     return record, {k: v.cpu() for k, v in p["method"].state_dict().items()}
@@ -114,6 +119,10 @@ def run_in_worker(
 
 def rebuilt_panel(recipe: str, variant: str, seed: int, weights: dict) -> dict[str, torch.Tensor]:
     """The landscape panel of a run trained in a worker, from its returned weights."""
+    from xdomain.config import load_config
+    from xdomain.datamodule import build_data
+    from xdomain.train import build_method
+
     cfg = load_config(recipe, [f"model.variant={variant}", f"seed={seed}"])
     data = build_data(cfg.data)
     method = build_method(cfg, data)
@@ -124,6 +133,10 @@ def rebuilt_panel(recipe: str, variant: str, seed: int, weights: dict) -> dict[s
 
 def initial_panel(recipe: str, seed: int) -> dict[str, torch.Tensor]:
     """The untrained model: every variant starts from these weights (the paper's panel a)."""
+    from xdomain.config import load_config
+    from xdomain.datamodule import build_data
+    from xdomain.train import build_method
+
     cfg = load_config(recipe, [f"seed={seed}"])
     data = build_data(cfg.data)
     return panel(build_method(cfg, data), data)
@@ -173,6 +186,8 @@ def draw(panels: dict[tuple[str, str], dict], path: Path) -> None:
 
 
 def main() -> None:
+    import torch
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--geometries", nargs="+", default=list(GEOMETRIES), choices=list(GEOMETRIES))
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
@@ -282,6 +297,104 @@ def summarise(runs: list[dict]) -> list[dict]:
             row[k] = vals
         out.append(row)
     return out
+
+
+def _iters(d: dict) -> str:
+    """'10000' or 'line 10000, paper 40000': the iterations the runs trained, per geometry."""
+    per = {r["geometry"]: r["steps"] for r in d.get("runs", [])}
+    if len(set(per.values())) == 1:
+        return str(next(iter(per.values())))
+    return ", ".join(f"{g} {n}" for g, n in per.items()) or str(d.get("steps", "?"))
+
+
+def _table(d: dict, results: Path) -> list[str]:
+    frac = d.get("decay_start_fraction")
+    schedule = (
+        f"learning rate linear to 0 from {frac:.0%} of the iterations"
+        if frac is not None
+        else "constant learning rate (the recipes)"
+    )
+    out = [
+        f"## DiscoGAN toy experiment, {_iters(d)} iterations, {schedule} (modes of B, of 10)",
+        f"{measured(d)}; iterations per run: {_iters(d)}"
+        + (f"; {d['jobs']} runs at a time, one thread each" if "jobs" in d else ""),
+        "",
+        d.get("metric_notes", ""),
+        "",
+        "| geometry (A -> B) | variant | seeds | B modes covered (mean; per seed) |"
+        " distinct B modes of A's modes (mean; per seed) | wall s / run |",
+        "| --- | --- | --- | --- | --- | ---: |",
+    ]
+    data = {r["geometry"]: f"{r['data_a']} -> {r['data_b']}" for r in d.get("runs", [])}
+    for s in d["summary"]:
+        cov = ", ".join(f"{v:g}" for v in s["modes_covered"])
+        dis = ", ".join(f"{v:g}" for v in s["modes_distinct"])
+        out.append(
+            f"| {s['geometry']} ({data.get(s['geometry'], '?')}) | {s['variant']} |"
+            f" {len(s['seeds'])} |"
+            f" {s['modes_covered_mean']:.1f}; {cov} | {s['modes_distinct_mean']:.1f}; {dis} |"
+            f" {s['wall_s_mean']:.0f} |"
+        )
+    figure = d.get("figure", "toy_landscapes.png")
+    if (results / figure).is_file():
+        out += ["", f"![D_b landscapes](results/{figure})"]
+    return out
+
+
+def _schedules(results: Path) -> list[str]:
+    """Constant lr against linear decay at 40k iterations, every geometry measured with both
+    (the `*40k.json` / `*40k-decay.json` pairs): distinct B modes, mean and per seed."""
+    const, decay = {}, {}
+    for path in results.glob("toy-*40k*.json"):
+        d = json.loads(path.read_text())
+        into = decay if d.get("decay_start_fraction") is not None else const
+        for s in d["summary"]:
+            into[(s["geometry"], s["variant"])] = (s, d["commit"])
+    both = sorted(set(const) & set(decay), key=lambda k: (k[0], VARIANTS.index(k[1])))
+    if not both:
+        return []
+    out = [
+        "## DiscoGAN toy at 40k iterations: constant lr against linear decay (distinct B modes)",
+        "Each cell: mean; per seed (of 10), from the 40k tables above. Decay enters the toy"
+        " recipes only where it keeps at least as many modes for every variant of every"
+        " geometry.",
+        "",
+        "| geometry | variant | constant lr | decay from 50% | decay - constant |",
+        "| --- | --- | --- | --- | ---: |",
+    ]
+    worse = []
+    for key in both:
+        c, dc = const[key][0], decay[key][0]
+        diff = dc["modes_distinct_mean"] - c["modes_distinct_mean"]
+        if diff < 0:
+            worse.append(f"{key[0]}/{key[1]}")
+
+        def cell(x: dict) -> str:
+            per = ", ".join(f"{v:g}" for v in x["modes_distinct"])
+            return f"{x['modes_distinct_mean']:.2f}; {per}"
+
+        out.append(f"| {key[0]} | {key[1]} | {cell(c)} | {cell(dc)} | {diff:+.2f} |")
+    geoms = sorted({k[0] for k in both})
+    out += [
+        "",
+        f"Geometries with both schedules: {', '.join(geoms)}. "
+        + (
+            "Decay keeps fewer modes for " + ", ".join(worse) + "."
+            if worse
+            else "Decay keeps at least as many modes for every variant of these geometries."
+        ),
+    ]
+    return out
+
+
+def render(results: Path) -> str:
+    """RESULTS.md's toy sections: one table per results/toy*.json (toy.json, then each tagged
+    run, each schedule study's constant-lr table before its decay one), then the schedules."""
+    paths = sorted(
+        results.glob("toy*.json"), key=lambda q: (q.name != "toy.json", "decay" in q.name, q.name)
+    )
+    tables = [_table(json.loads(path.read_text()), results) for path in paths]
+    return "\n\n".join("\n".join(t) for t in [*tables, _schedules(results)] if t)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,10 @@
-"""What every benchmark stamps on its results: the commit it measured and the machine."""
+"""What every benchmark stamps on its results (the commit it measured, the machine) and the
+helpers its `render` shares to write that stamp into RESULTS.md.
+
+Light on purpose: `run_all.py --render` imports every benchmark, so neither this module nor a
+benchmark's top level may import torch or xdomain (they import them inside the functions that
+measure).
+"""
 
 from __future__ import annotations
 
@@ -103,3 +109,32 @@ def train(
     timing_file = run_dir / "bench_timing.json"
     timing = json.loads(timing_file.read_text()) if timing_file.is_file() else {}
     return {"recipe": str(run_dir.name), "steps": n, "it_per_s": round(rates[-1], 2), **timing}
+
+
+def load(results: Path, name: str, needs: str | None = None) -> dict[str, Any] | None:
+    """The JSON a benchmark wrote to `results/name`; None where it has not run, or where its
+    entry `needs` is missing or empty (nothing to render)."""
+    path = results / name
+    d = json.loads(path.read_text()) if path.is_file() else None
+    return None if d is None or (needs is not None and not d.get(needs)) else d
+
+
+def measured(d: dict[str, Any]) -> str:
+    """'commit abc1234 + uncommitted changes, <machine>': what a results file measured, and on
+    what (the uncommitted part only when the measured checkout was dirty)."""
+    changes = " + uncommitted changes" if d.get("dirty") else ""
+    return f"commit {d['commit']}{changes}, {machine_line(d['machine'])}"
+
+
+def machine_line(m: object) -> str:
+    """A results file's machine: a `machine()` line as it is, or a dict of its parts (the toy's)."""
+    if isinstance(m, dict):
+        cpu, n = m.get("processor", ""), m.get("cpu_count", "?")
+        return f"{cpu} x{n}, {m.get('threads', '?')} thread(s), torch {m.get('torch', '?')}"
+    return str(m)
+
+
+def load_note(load: list[float], peak: float | None = None) -> str:
+    """The 1-min load average around a measurement (other work running beside it slows it)."""
+    text = f"1-min load average {load[0]:.1f} before, {load[1]:.1f} after"
+    return text + (f", peak {peak:.1f} during" if peak is not None else "")
