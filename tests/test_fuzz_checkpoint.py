@@ -1,5 +1,7 @@
-"""Fuzzed checkpoints: whatever `state.json` holds, `xdomain.load` returns a method or raises an
-`XDomainError` whose message is one line under 300 characters. Any other exception is a bug.
+"""Fuzzed checkpoints: whatever `state.json` holds, `xdomain.load` raises an `XDomainError` whose
+message is one line under 300 characters, or returns the checkpoint's own model: its weights are
+the file's, bit for bit, and it translates a fixed input exactly as the intact checkpoint does.
+Any other exception, or a model that loads but differs, is a bug.
 
 The mutations start from a real (toy) checkpoint: replace or delete a field at a random path,
 swap in random JSON, or cut the file. Deterministic (`derandomize=True`) and short.
@@ -13,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 from helpers import TOY, fuzz
 from hypothesis import given
 from hypothesis import strategies as st
@@ -70,31 +73,47 @@ def _mutate(state: dict, path: tuple, value: Any, delete: bool) -> Any:
     return state
 
 
-def _check_load(ckpt: Path) -> None:
+POINTS = torch.linspace(-1, 1, 16).view(8, 2)  # (8, 2): fixed inputs of the 2-D toy
+
+
+@pytest.fixture(scope="module")
+def intact(toy_ckpt) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """(the weights, the translation of POINTS) of the unmutated checkpoint."""
+    m = xdomain.load(toy_ckpt)
+    return {k: v.clone() for k, v in m.state_dict().items()}, m.translate(POINTS)
+
+
+def _check_load(ckpt: Path, intact: tuple[dict[str, torch.Tensor], torch.Tensor]) -> None:
     try:
-        xdomain.load(ckpt)
+        m = xdomain.load(ckpt)
     except XDomainError as e:
         msg = str(e)
         assert "\n" not in msg and len(msg) < 300, msg[:400]
+        return
+    weights, y = intact
+    got = m.state_dict()
+    assert set(got) == set(weights)
+    assert all(torch.equal(got[k], weights[k]) for k in weights)
+    assert torch.equal(m.translate(POINTS), y)  # the same model, not merely a model
 
 
 @FUZZ
 @given(data=st.data(), value=JSON, delete=st.booleans())
-def test_mutated_state_json(toy_ckpt, tmp_path_factory, data, value, delete):
+def test_mutated_state_json(toy_ckpt, intact, tmp_path_factory, data, value, delete):
     state = json.loads((toy_ckpt / "state.json").read_text())
     paths = _paths(state)
     path = paths[data.draw(st.integers(0, len(paths) - 1))]
     copy = tmp_path_factory.mktemp("ck") / "ck"
     shutil.copytree(toy_ckpt, copy)
     (copy / "state.json").write_text(json.dumps(_mutate(state, path, value, delete)))
-    _check_load(copy)
+    _check_load(copy, intact)
 
 
 @FUZZ
 @given(cut=st.integers(0, 10_000), junk=st.binary(max_size=50))
-def test_cut_or_garbled_state_json(toy_ckpt, tmp_path_factory, cut, junk):
+def test_cut_or_garbled_state_json(toy_ckpt, intact, tmp_path_factory, cut, junk):
     text = (toy_ckpt / "state.json").read_bytes()
     copy = tmp_path_factory.mktemp("ck") / "ck"
     shutil.copytree(toy_ckpt, copy)
     (copy / "state.json").write_bytes(text[: cut % (len(text) + 1)] + junk)
-    _check_load(copy)
+    _check_load(copy, intact)
