@@ -25,6 +25,8 @@ def test_cli_from_choices_and_help_come_from_the_registry():
     assert action.choices == list(registry.CONVERTERS)
     for c in registry.CONVERTERS.values():
         assert f"{c.repository} ({c.name}: {c.files})" in action.help
+    attrs = next(a for a in _convert_parser()._actions if a.dest == "attrs")
+    assert attrs.help.startswith("stargan: the CelebA attributes") and "cyclegan" not in attrs.help
 
 
 def test_every_converter_fills_a_method_and_a_repository_module_implements_it():

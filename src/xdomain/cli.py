@@ -606,11 +606,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=list(registry.CONVERTERS),
         help=registry.help_text(),
     )
-    s.add_argument(
-        "--attrs",
-        help="stargan: the CelebA attributes (comma list, file column names) of a model whose"
-        " c_dim is not an official one (5 CelebA, 8 RaFD, 15 both)",
-    )
+    s.add_argument("--attrs", help=registry.attrs_help())
     s.add_argument(
         "files",
         nargs="+",

@@ -68,6 +68,7 @@ class Converter:
     repository: str  # the official code base whose files it reads
     method: str  # the xdomain method it fills (a key of xdomain.methods.METHODS)
     files: str  # one line for --help: which files it takes
+    attrs: str = ""  # what --attrs tells it, for --help; "" when it reads no labels
 
 
 CONVERTERS: dict[str, Converter] = {
@@ -102,6 +103,8 @@ CONVERTERS: dict[str, Converter] = {
             "yunjey/stargan",
             "stargan",
             "200000-G.ckpt and optionally 200000-D.ckpt",
+            "the CelebA attributes (comma list, file column names) of a model whose c_dim is"
+            " not an official one (5 CelebA, 8 RaFD, 15 both)",
         ),
         Converter(
             "pix2pix",
@@ -131,3 +134,8 @@ def help_text() -> str:
     return "whose code wrote the files: " + "; ".join(
         f"{c.repository} ({c.name}: {c.files})" for c in CONVERTERS.values()
     )
+
+
+def attrs_help() -> str:
+    """`--attrs`' help: what it tells each converter that reads labels."""
+    return "; ".join(f"{c.name}: {c.attrs}" for c in CONVERTERS.values() if c.attrs)
