@@ -4,12 +4,16 @@ the parity fixtures), then `xdomain translate` with the latent-code options."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from helpers import cli
 from parity import ATOL, load_fixture, official_state
 from PIL import Image
+from test_parity_bicyclegan import _OfficialE
 
 import xdomain
+from xdomain.convert.official import convert
+from xdomain.errors import XDomainError
 
 
 def _save(tmp_path, fixture: str, name: str):
@@ -60,6 +64,20 @@ def test_convert_bicyclegan_encoder_of_another_size_is_one_line(tmp_path):
     r = cli("convert", "--from", "bicyclegan", str(g), str(e), "--out", str(tmp_path / "x"))
     assert r.returncode != 0 and "Traceback" not in r.stderr
     assert "e_blocks" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_convert_bicyclegan_refuses_an_n_layer_encoder(tmp_path):
+    """The key converter reads an official E_NLayers (`--netE conv_*`, tested against the
+    official layout in test_parity_bicyclegan), but xdomain's BicycleGAN builds the ResNet
+    encoder: converting a run with one is a one-line refusal, before anything is written."""
+    _, g = _save(tmp_path, "bicyclegan_G_unet_128_add_all", "latest_net_G.pth")
+    e = tmp_path / "latest_net_E.pth"
+    torch.save(_OfficialE("conv", 8, 8, 4, "instance", True).state_dict(), e)
+    run = tmp_path / "x"
+    with pytest.raises(XDomainError, match="holds a NLayerEncoder; xdomain's bicyclegan uses") as x:
+        convert("bicyclegan", [g, e], run)
+    assert "--netE resnet_128 / resnet_256" in str(x.value) and "\n" not in str(x.value)
+    assert not run.exists()
 
 
 def test_convert_pix2pix_generator_then_translate(tmp_path):

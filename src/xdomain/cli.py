@@ -590,37 +590,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.set_defaults(fn=_cmd_evaluate)
 
+    from xdomain.convert import registry  # the names and help only: no torch
+
     s = sub.add_parser(
         "convert",
         parents=[common],
-        help="turn published official checkpoints (CycleGAN, DiscoGAN, U-GAT-IT, Morph-UGATIT,"
-        " StarGAN) into an xdomain run",
+        help="turn published official checkpoints into an xdomain run (--from "
+        + "|".join(registry.CONVERTERS)
+        + ")",
     )
     s.add_argument(
         "--from",
         dest="family",
         required=True,
-        choices=[
-            "cyclegan",
-            "discogan",
-            "ugatit",
-            "morph-ugatit",
-            "stargan",
-            "pix2pix",
-            "bicyclegan",
-        ],
-        help="whose code wrote the files: junyanz/pytorch-CycleGAN-and-pix2pix (cyclegan),"
-        " SKTBrain/DiscoGAN (discogan), znxlwm/UGATIT-pytorch (ugatit: one file, six nets) or"
-        " shoutOutYangJie/Morph-UGATIT (morph-ugatit: one file of G, D_A, D_B),"
-        " yunjey/stargan (stargan: 200000-G.ckpt and optionally 200000-D.ckpt),"
-        " junyanz pix2pix (pix2pix: latest_net_G.pth, latest_net_D.pth) or junyanz/BicycleGAN"
-        " (bicyclegan: latest_net_G.pth, _E, _D, _D2)",
+        choices=list(registry.CONVERTERS),
+        help=registry.help_text(),
     )
-    s.add_argument(
-        "--attrs",
-        help="stargan: the CelebA attributes (comma list, file column names) of a model whose"
-        " c_dim is not an official one (5 CelebA, 8 RaFD, 15 both)",
-    )
+    s.add_argument("--attrs", help=registry.attrs_help())
     s.add_argument(
         "files",
         nargs="+",

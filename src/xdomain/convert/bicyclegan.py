@@ -37,10 +37,11 @@ source, the problem and the fix.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import torch
 from torch import Tensor, nn
@@ -54,7 +55,9 @@ from xdomain.convert.common import (
     remap,
     strip_data_parallel,
 )
-from xdomain.errors import CheckpointError, short
+from xdomain.convert.registry import Network, Reader, Shapes
+from xdomain.data.types import DataSpec
+from xdomain.errors import CheckpointError, XDomainError, short
 from xdomain.nn.bicyclegan import (
     MultiScaleDiscriminator,
     NLayerEncoder,
@@ -674,3 +677,75 @@ def read_official(path: str | Path) -> dict[str, Tensor]:
     path = Path(path)
     what = "a pix2pix/BicycleGAN state_dict"
     return as_state_dict(load_weights_only(path, what=what), path, what)
+
+
+# ------------------------------------------------------------- --from pix2pix / bicyclegan
+#
+# pix2pix: `latest_net_G.pth` -> G (a U-Net), `latest_net_D.pth` -> D (the conditional
+# PatchGAN). BicycleGAN: `*_net_G.pth` -> G, `*_net_E.pth` -> E, `*_net_D.pth` -> D (the
+# cVAE-GAN's), `*_net_D2.pth` -> D2 (the cLR-GAN's). The kind comes from the keys, D2 from the
+# name; a published BicycleGAN model is G and E, both Ds then stay untrained.
+
+
+def _read_paired(family: Family, path: Path) -> list[Network]:
+    st = read_official(path)
+    kind, kw, ours = convert(st, source=str(path), family=family)
+    net = role(st, source=str(path))
+    if net == "D" and re.search(r"D2", path.name):
+        net = "D2"
+    return [(net, ours, {**kw, "kind": kind})]
+
+
+def _paired_config(family: Family, cls: Callable[..., Any], shapes: Shapes) -> tuple[Any, DataSpec]:
+    """The Config and DataSpec of the official networks' shapes; a layout our method does not
+    build (a ResNet generator, an N-layer encoder, a conditional BicycleGAN D) is a one-line
+    error that says so."""
+    g_kw, d_kw, e_kw = shapes.g, shapes.d, shapes.get("E")
+    want_g = "UnetGenerator" if family == "pix2pix" else "UnetZGenerator"
+    if g_kw["kind"] != want_g:
+        other = "--from cyclegan (a ResnetGenerator)" if g_kw["kind"] == "ResnetGenerator" else ""
+        raise XDomainError(
+            f"the G file holds a {g_kw['kind']}; xdomain's {family} uses a {want_g}"
+            + (f"; convert it with {other}" if other else "")
+        )
+    c = int(g_kw["in_channels"])
+    if int(g_kw["out_channels"]) != c:
+        raise XDomainError(
+            f"the G file maps {c} to {g_kw['out_channels']} channels; xdomain's {family} keeps"
+            " one channel count for input and output (data.channels)"
+        )
+    size = 2 ** int(g_kw["num_downs"])
+    d_in = 2 * c if family == "pix2pix" else c  # pix2pix's D is conditional, BicycleGAN's not
+    if d_kw and int(d_kw["in_channels"]) != d_in:
+        raise XDomainError(
+            f"the D file takes {d_kw['in_channels']} channels, xdomain's {family} D {d_in}"
+            + (" (input and output stacked)" if family == "pix2pix" else " (--conditional_D")
+            + ("" if family == "pix2pix" else " models are not supported)")
+        )
+    common = {"ngf": g_kw["ngf"], "num_downs": g_kw["num_downs"], "norm": g_kw["norm"]}
+    common |= {"ndf": d_kw.get("ndf", 64), "n_layers_d": d_kw.get("n_layers", 3)}
+    if family == "pix2pix":
+        return cls(**common), DataSpec(kind="image", channels=c, image_size=size)
+    if e_kw and e_kw.get("kind") != "ResnetEncoder":
+        raise XDomainError(
+            f"the E file holds a {e_kw.get('kind')}; xdomain's bicyclegan uses the ResNet encoder"
+            " (--netE resnet_128 / resnet_256)"
+        )
+    blocks = int(e_kw.get("n_blocks", max(1, int(g_kw["num_downs"]) - 3)))
+    model = cls(
+        **common,
+        nz=g_kw["nz"],
+        nef=e_kw.get("ndf", 64),
+        e_blocks=blocks,
+        where_add=g_kw["where_add"],
+        nl=g_kw.get("nl", "relu"),
+        upsample=g_kw.get("upsample", "basic"),
+        num_d=d_kw.get("num_d", 2),
+    )
+    return model, DataSpec(kind="image", channels=c, image_size=size)
+
+
+READERS = {
+    f: Reader(functools.partial(_read_paired, f), functools.partial(_paired_config, f))
+    for f in get_args(Family)
+}

@@ -33,7 +33,7 @@ import re
 import types
 import warnings
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -51,6 +51,8 @@ from xdomain.convert.common import (
     remap,
     strip_data_parallel,
 )
+from xdomain.convert.registry import Network, Reader, Shapes
+from xdomain.data.types import DataSpec
 from xdomain.errors import CheckpointError, short
 from xdomain.nn.encdec import DiscoDiscriminator, DiscoGenerator
 
@@ -400,3 +402,37 @@ def read_official(path: str | Path) -> dict[str, Tensor]:
             " Discriminator; save the network itself or its state_dict()"
         )
     return as_state_dict(obj, path, _FILE_WHAT)
+
+
+# ------------------------------------------------------------------------ --from discogan
+#
+# Roles follow the official file names: `model_gen_B*` -> G_ab (its generator_B maps A to B),
+# `model_gen_A*` -> G_ba, `model_dis_A*` -> D_a, `model_dis_B*` -> D_b; a lone generator
+# fills G_ab.
+
+
+def _discogan_role(name: str, is_g: bool) -> str:
+    if is_g:
+        return "G_ba" if re.search(r"gen_?A", name) else "G_ab"
+    return "D_b" if re.search(r"dis_?B", name) else "D_a"
+
+
+def _read_discogan(path: Path) -> list[Network]:
+    official = read_official(path)
+    src = str(path)
+    is_g = any(k.startswith(("main.", "module.main.")) for k in official)
+    role = _discogan_role(path.name, is_g)
+    if is_g:
+        return [(role, generator(official, source=src), infer_generator(official, source=src))]
+    d = discriminator(official, source=src)
+    return [(role, d, infer_discriminator(official, source=src))]
+
+
+def _discogan_config(cls: Callable[..., Any], shapes: Shapes) -> tuple[Any, DataSpec]:
+    g = shapes.g
+    model = cls(net="conv", base=g.get("base", 64), weight_decay=1e-5)
+    channels, size = int(g.get("in_channels", 3)), int(g.get("image_size", 64))
+    return model, DataSpec(kind="image", channels=channels, image_size=size)
+
+
+READERS = {"discogan": Reader(_read_discogan, _discogan_config)}

@@ -24,7 +24,7 @@ the problem and the fix.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,8 @@ from xdomain.convert.common import (
     remap,
     strip_data_parallel,
 )
+from xdomain.convert.registry import Network, Reader, Shapes
+from xdomain.data.types import DataSpec
 from xdomain.errors import CheckpointError
 from xdomain.nn.patchgan import PatchDiscriminator
 from xdomain.nn.resnet import ResnetGenerator
@@ -191,3 +193,51 @@ def read_official(path: str | Path) -> dict[str, Tensor]:
     path = Path(path)
     what = "a CycleGAN/pix2pix state_dict"
     return as_state_dict(load_weights_only(path, what=what), path, what)
+
+
+# ------------------------------------------------------------------------ --from cyclegan
+#
+# Roles follow the official file names: `*G_A*` -> G_ab (A -> B), `*G_B*` -> G_ba, `*D_A*` ->
+# D_b (the reference's D_A judges G_A's output, domain B), `*D_B*` -> D_a. A published model
+# such as `horse2zebra.pth` is one generator: it fills G_ab.
+
+
+def _cyclegan_role(name: str, is_g: bool) -> str:
+    if is_g:
+        return "G_ba" if re.search(r"G_?B", name) else "G_ab"
+    return "D_a" if re.search(r"D_?B", name) else "D_b"
+
+
+def _looks_like_resnet(state: Mapping[str, Tensor]) -> bool:
+    w = state.get("model.1.weight", state.get("module.model.1.weight"))
+    return w is not None and w.dim() == 4 and w.shape[-1] == 7  # the 7x7 stem
+
+
+def _read_cyclegan(path: Path) -> list[Network]:
+    official = read_official(path)
+    src = str(path)
+    is_g = any(".conv_block." in k for k in official) or _looks_like_resnet(official)
+    role = _cyclegan_role(path.name, is_g)
+    if is_g:
+        g = resnet_generator(official, source=src)
+        return [(role, g, infer_resnet_generator(official, source=src))]
+    d = patch_discriminator(official, source=src)
+    return [(role, d, infer_patch_discriminator(official, source=src))]
+
+
+def _cyclegan_config(cls: Callable[..., Any], shapes: Shapes) -> tuple[Any, DataSpec]:
+    g, d = shapes.g, shapes.d
+    model = cls(
+        ngf=g["ngf"],
+        n_blocks=g["n_blocks"],
+        norm=g.get("norm", "instance"),
+        dropout=bool(g.get("dropout", False)),
+        ndf=d.get("ndf", 64),
+        n_layers_d=d.get("n_layers", 3),
+    )
+    # fully convolutional: 256 is the training crop of the published models, not a limit
+    channels = int(g.get("in_channels", 3))
+    return model, DataSpec(kind="image", channels=channels, image_size=256)
+
+
+READERS = {"cyclegan": Reader(_read_cyclegan, _cyclegan_config)}

@@ -15,7 +15,7 @@ mask vector; another c_dim needs `--attrs` (CelebA attribute names).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,9 @@ from xdomain.convert.common import (
     load_weights_only,
     strip_data_parallel,
 )
-from xdomain.errors import CheckpointError
+from xdomain.convert.registry import Network, Reader, Shapes
+from xdomain.data.types import DataSpec
+from xdomain.errors import CheckpointError, XDomainError
 from xdomain.labels import (
     CELEBA_PAPER_ATTRS,
     RAFD_EXPRESSIONS,
@@ -94,3 +96,35 @@ def label_space(c_dim: int, attrs: Sequence[str] = ()) -> LabelSpace:
             " --attrs Black_Hair,Blond_Hair,..."
         )
     return LabelSpace(known[c_dim])
+
+
+# ------------------------------------------------------------------------- --from stargan
+
+
+def _read_stargan(path: Path) -> list[Network]:
+    """`<iter>-G.ckpt` -> G, `<iter>-D.ckpt` -> D, told apart by their keys."""
+    st, src = read_official(path), str(path)
+    if is_generator(st):
+        return [("G", st, infer_generator(st, source=src))]
+    return [("D", st, infer_discriminator(st, source=src))]
+
+
+def _stargan_config(cls: Callable[..., Any], shapes: Shapes) -> tuple[Any, DataSpec]:
+    g, d = shapes.g, shapes.d
+    space = label_space(g["c_dim"], shapes.attrs)
+    if d and d["c_dim"] != space.cls_dim:
+        raise XDomainError(
+            f"the D file classifies {d['c_dim']} labels, the G file's model"
+            f" {space.cls_dim}: give the G and D of one run"
+        )
+    model = cls(
+        g_conv_dim=g["conv_dim"],
+        g_repeat_num=g["repeat_num"],
+        d_conv_dim=d.get("conv_dim", 64),
+        d_repeat_num=d.get("repeat_num", 6),
+    )
+    size = int(d.get("image_size", 128))  # the official models are 128 px
+    return model, DataSpec(kind="image", channels=3, image_size=size, labels=space.to_list())
+
+
+READERS = {"stargan": Reader(_read_stargan, _stargan_config)}

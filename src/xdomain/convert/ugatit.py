@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,8 @@ from xdomain.convert.common import (
     remap,
     strip_data_parallel,
 )
+from xdomain.convert.registry import Network, Reader, Shapes
+from xdomain.data.types import DataSpec
 from xdomain.errors import CheckpointError, short
 from xdomain.nn.morph import (
     LayerInstanceNorm,
@@ -522,3 +524,80 @@ def read_morph_official(path: str | Path) -> dict[str, dict[str, Tensor]]:
     return _read_bundle(
         path, MORPH_NETWORKS[:1], "an official Morph-UGATIT checkpoint", MORPH_NETWORKS[1:]
     )
+
+
+# ------------------------------------------------------------- --from ugatit / morph-ugatit
+
+# our network names for the six entries of an official U-GAT-IT checkpoint: disGA / disLA
+# judge domain A
+UGATIT_ROLES = {
+    "genA2B": "G_ab",
+    "genB2A": "G_ba",
+    "disGA": "D_a",
+    "disGB": "D_b",
+    "disLA": "D_a_local",
+    "disLB": "D_b_local",
+}
+# and of an official Morph-UGATIT checkpoint: G is the one generator, the reference's D_A
+# judges the A -> B output (domain B), D_B domain A; a file of G alone leaves both Ds untrained
+MORPH_ROLES = {"G": "G", "D_A": "D_b", "D_B": "D_a"}
+
+
+def _read_ugatit(path: Path) -> list[Network]:
+    bundle, src = read_official(path), str(path)
+    out: list[Network] = []
+    for key, role in UGATIT_ROLES.items():
+        st = bundle[key]
+        if role.startswith("G"):
+            out.append((role, generator(st, source=src), infer_generator(st, source=src)))
+        else:
+            d = discriminator(st, source=src)
+            out.append((role, d, infer_discriminator(st, source=src)))
+    return out
+
+
+def _read_morph(path: Path) -> list[Network]:
+    bundle, src = read_morph_official(path), str(path)
+    out: list[Network] = []
+    for key, st in bundle.items():
+        if key == "G":
+            net = (morph_generator(st, source=src), infer_morph_generator(st, source=src))
+        else:
+            net = (morph_discriminator(st, source=src), infer_morph_discriminator(st, source=src))
+        out.append((MORPH_ROLES[key], *net))
+    return out
+
+
+def _ugatit_config(cls: Callable[..., Any], shapes: Shapes) -> tuple[Any, DataSpec]:
+    g, d = shapes.g, shapes.d
+    size = int(g.get("img_size", 256))  # a light generator does not record its size
+    model = cls(
+        ngf=g["ngf"],
+        n_blocks=g["n_blocks"],
+        light=bool(g.get("light", False)),
+        ndf=d.get("ndf", 64),
+        n_layers_global=shapes.get("D_a").get("n_layers", 7),
+        n_layers_local=shapes.get("D_a_local").get("n_layers", 5),
+    )
+    return model, DataSpec(kind="image", channels=int(g.get("in_channels", 3)), image_size=size)
+
+
+def _morph_config(cls: Callable[..., Any], shapes: Shapes) -> tuple[Any, DataSpec]:
+    g, d = shapes.g, shapes.d
+    model = cls(
+        ngf=g["ngf"],
+        n_blocks=g["n_blocks"],
+        z_dim=g["z_dim"],
+        ndf=d.get("ndf", 64),
+        n_blocks_d=d.get("n_blocks", 6),
+    )
+    # the reference trains on 256 px (load_size); the generator itself takes any multiple
+    # of 4, the converted run translates at 256 like the reference's test script
+    channels = int(g.get("in_channels", 3))
+    return model, DataSpec(kind="image", channels=channels, image_size=256)
+
+
+READERS = {
+    "ugatit": Reader(_read_ugatit, _ugatit_config),
+    "morph-ugatit": Reader(_read_morph, _morph_config),
+}
